@@ -1,0 +1,28 @@
+import express, { type Express } from 'express';
+import type { ApiContext } from './context';
+import { checkoutRoutes } from './checkouts';
+import { ApiError, errorHandler } from './errors';
+import { paymentOrderRoutes } from './paymentOrders';
+
+export function createApp(ctx: ApiContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
+
+  app.get('/healthz', async (_req, res) => {
+    const [database, temporal] = await Promise.all([
+      ctx.pool.query('SELECT 1').then(() => 'ok', () => 'unavailable'),
+      ctx.temporal.workflowService.getSystemInfo({}).then(() => 'ok', () => 'unavailable'),
+    ]);
+    const ok = database === 'ok' && temporal === 'ok';
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', database, temporal });
+  });
+
+  app.use(checkoutRoutes(ctx));
+  app.use(paymentOrderRoutes(ctx));
+
+  app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

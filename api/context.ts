@@ -1,0 +1,11 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Pool } from '../db/pool';
+
+/** What the HTTP layer needs: the database for reads and idempotency, Temporal to start and ask workflows. */
+export interface ApiContext {
+  pool: Pool;
+  temporal: Client;
+  taskQueue: string;
+  logger: Logger;
+}

@@ -1,0 +1,73 @@
+import type { ErrorRequestHandler } from 'express';
+import { ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+/** An answer to a request that cannot be served: HTTP status, a machine-readable code, a human message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown[] = [],
+  ) {
+    super(message);
+  }
+
+  static notFound(what: string, id: string): ApiError {
+    return new ApiError(404, 'not_found', `no ${what} with id '${id}'`);
+  }
+
+  static fromValidation(error: z.ZodError): ApiError {
+    const details = error.issues.map((issue) => ({ field: fieldName(issue.path), message: issue.message }));
+    const first = details[0]!;
+    const summary = first.field ? `${first.field}: ${first.message}` : first.message;
+    const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+    return new ApiError(400, 'invalid_request', `${summary}${more}`, details);
+  }
+}
+
+function fieldName(path: PropertyKey[]): string {
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`)).join('');
+}
+
+/**
+ * The one table from failures to HTTP answers. Client mistakes are 4xx; an unavailable dependency is 503 so
+ * that clients retry; anything else is a defect, logged, and answered 500 without internals.
+ */
+const bodyParserErrors: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'the request body is not valid JSON'],
+  'entity.too.large': [413, 'payload_too_large', 'the request body is too large'],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'the request body encoding is not supported'],
+  'charset.unsupported': [415, 'unsupported_charset', 'the request body charset is not supported; send UTF-8'],
+  'request.aborted': [400, 'request_aborted', 'the request was aborted before its body arrived'],
+  'request.size.invalid': [400, 'invalid_request', 'the request body length does not match Content-Length'],
+  'stream.encoding.set': [400, 'invalid_request', 'the request body could not be read'],
+};
+
+const UNAVAILABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '53300']);
+
+export function toApiError(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  const parserError = bodyParserErrors[(error as { type?: string })?.type ?? ''];
+  if (parserError) return new ApiError(...parserError);
+  if (error instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', 'no such checkout');
+  if (error instanceof ServiceError) return new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
+  if (UNAVAILABLE_NETWORK_CODES.has((error as { code?: string })?.code ?? '')) {
+    return new ApiError(503, 'service_unavailable', 'a backing service is unavailable; retry later');
+  }
+  return undefined;
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    const apiError = toApiError(error);
+    if (!apiError) {
+      logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+      res.status(500).json({ error: { code: 'internal_error', message: 'internal error', details: [] } });
+      return;
+    }
+    if (apiError.status >= 500) logger.warn({ err: error, path: req.path }, apiError.message);
+    res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, details: apiError.details } });
+  };
+}

@@ -1,0 +1,44 @@
+import type { LedgerTransaction } from '../domain/ledger';
+import type { Queryable } from './pool';
+
+/**
+ * Posts a ledger transaction once per (payment order, step); a repeat changes nothing and answers false.
+ * The database checks at commit that its debits equal its credits.
+ */
+export async function postLedgerTransaction(db: Queryable, txn: LedgerTransaction): Promise<boolean> {
+  const accounts = new Map(txn.entries.map((entry) => [entry.account.id, entry.account]));
+  await db.query(
+    `INSERT INTO ledger_accounts (id, kind, currency)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING`,
+    [[...accounts.keys()], [...accounts.values()].map((a) => a.kind), [...accounts.values()].map((a) => a.currency)],
+  );
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO ledger_transactions (payment_order_id, step, description) VALUES ($1, $2, $3)
+     ON CONFLICT (payment_order_id, step) DO NOTHING RETURNING id`,
+    [txn.paymentOrderId, txn.step, txn.description],
+  );
+  const transactionId = rows[0]?.id;
+  if (transactionId === undefined) return false;
+  await db.query(
+    `INSERT INTO ledger_entries (transaction_id, account_id, direction, amount, currency)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[])`,
+    [
+      transactionId,
+      txn.entries.map((entry) => entry.account.id),
+      txn.entries.map((entry) => entry.direction),
+      txn.entries.map((entry) => entry.amount),
+      txn.entries.map((entry) => entry.account.currency),
+    ],
+  );
+  return true;
+}
+
+/** Balance of one account as debits minus credits (positive for an asset, negative for what is owed). */
+export async function accountBalance(db: Queryable, accountId: string): Promise<number> {
+  const { rows } = await db.query<{ balance: string }>(
+    `SELECT coalesce(sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END), 0) AS balance
+       FROM ledger_entries WHERE account_id = $1`,
+    [accountId],
+  );
+  return Number(rows[0]!.balance);
+}

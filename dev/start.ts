@@ -1,0 +1,115 @@
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
+import { ConfigError, loadConfig } from '../config';
+import { createApp } from '../api/app';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { createPsp } from '../psp';
+import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
+import { createSettleWorker } from '../workers/worker';
+import { startEmbeddedPostgres } from './postgres';
+import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
+import { startTemporalDevServer } from './temporalServer';
+
+/**
+ * `npm start`: Settle on one machine with nothing else installed. Brings up PostgreSQL (embedded, unless
+ * DATABASE_URL is set) and the Temporal dev server with its Web UI (unless TEMPORAL_ADDRESS is set), applies
+ * migrations, then runs the worker and the HTTP API in this process. Ctrl-C stops everything; data stays
+ * under .data/ for the next start.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel });
+  const say = (message: string) => console.log(`[settle] ${message}`);
+  const stops: Array<() => Promise<unknown>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error) => logger.warn({ err: error }, 'error while stopping'));
+  };
+
+  try {
+    if (!existsSync(DEFAULT_BUNDLE_PATH)) throw new Error('the workflow bundle is missing: run `npm run build` first');
+    await mkdir(config.dataDir, { recursive: true });
+
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      say(`starting embedded PostgreSQL on port ${config.embeddedPostgresPort} (data in ${path.join(config.dataDir, 'postgres')})`);
+      const pgLog = createWriteStream(path.join(config.dataDir, 'postgres.log'), { flags: 'a' });
+      const database = await startEmbeddedPostgres({
+        dataDir: path.join(config.dataDir, 'postgres'),
+        port: config.embeddedPostgresPort,
+        database: 'settle',
+        onLog: (line) => pgLog.write(line.endsWith('\n') ? line : `${line}\n`),
+      });
+      stops.push(database.stop);
+      databaseUrl = database.url;
+    }
+    const pool = createPool(databaseUrl, config.databasePoolSize);
+    stops.push(() => pool.end());
+    const applied = await migrate(pool);
+    if (applied.length > 0) say(`applied migrations: ${applied.join(', ')}`);
+
+    let temporalAddress = config.temporal.address;
+    if (!temporalAddress) {
+      const cliPath = await resolveTemporalCli({
+        configured: config.temporal.cliPath,
+        toolsDir: path.resolve('.tools'),
+        log: say,
+      });
+      if (!cliPath) say(`${TEMPORAL_CLI_MISSING}\nTrying the Temporal SDK's own download of the CLI ...`);
+      say(`starting the Temporal dev server on port ${config.temporal.devServerPort}`);
+      const server = await startTemporalDevServer({
+        cliPath,
+        dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
+        port: config.temporal.devServerPort,
+        uiPort: config.temporal.uiPort,
+      });
+      stops.push(server.stop);
+      temporalAddress = server.address;
+    }
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    stops.push(() => connection.close());
+    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+    stops.push(() => nativeConnection.close());
+    const temporal = new Client({ connection, namespace: config.temporal.namespace });
+
+    const worker = await createSettleWorker({
+      connection: nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      pool,
+      psp: createPsp(config.psp, pool),
+      workflowBundlePath: DEFAULT_BUNDLE_PATH,
+      tuning: config.worker,
+    });
+
+    const app = createApp({ pool, temporal, taskQueue: config.temporal.taskQueue, logger });
+    const server: Server = await new Promise((resolve, reject) => {
+      const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);
+    });
+    stops.push(() => new Promise((resolve) => server.close(resolve)));
+
+    say(`API:             http://localhost:${config.port}  (try GET /healthz)`);
+    if (!config.temporal.address) say(`Temporal Web UI: http://localhost:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
+    say('Ctrl-C stops Settle; checkouts are kept for the next start.');
+
+    // The Temporal runtime shuts the worker down on SIGINT/SIGTERM, letting running activities finish.
+    await worker.run();
+    say('stopping ...');
+  } finally {
+    await stopAll();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { PspInvalidRequestError } from './errors';
+import type {
+  AuthorizeRequest,
+  AuthorizeResult,
+  CaptureRequest,
+  CaptureResult,
+  Psp,
+  RefundRequest,
+  RefundResult,
+  VoidRequest,
+} from './types';
+
+/** Stripe's test payment methods that decline, with the decline code Stripe gives for each. */
+const DECLINING_PAYMENT_METHODS: Record<string, { code: string; message: string }> = {
+  pm_card_chargeCustomerFail: { code: 'card_declined', message: 'Your card was declined.' },
+  pm_card_visa_chargeDeclined: { code: 'card_declined', message: 'Your card was declined.' },
+  pm_card_visa_chargeDeclinedInsufficientFunds: { code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  pm_card_visa_chargeDeclinedLostCard: { code: 'lost_card', message: 'Your card was declined.' },
+  pm_card_visa_chargeDeclinedStolenCard: { code: 'stolen_card', message: 'Your card was declined.' },
+  pm_card_chargeDeclinedExpiredCard: { code: 'expired_card', message: 'Your card has expired.' },
+  pm_card_chargeDeclinedIncorrectCvc: { code: 'incorrect_cvc', message: "Your card's security code is incorrect." },
+  pm_card_chargeDeclinedProcessingError: { code: 'processing_error', message: 'An error occurred while processing your card.' },
+};
+
+/** Stripe's test payment methods that succeed. Any other id is unknown, as it would be at Stripe. */
+const SUCCEEDING_PAYMENT_METHODS = new Set([
+  'pm_card_visa',
+  'pm_card_visa_debit',
+  'pm_card_mastercard',
+  'pm_card_mastercard_debit',
+  'pm_card_mastercard_prepaid',
+  'pm_card_amex',
+  'pm_card_discover',
+  'pm_card_diners',
+  'pm_card_jcb',
+  'pm_card_unionpay',
+]);
+
+export interface SimulatedPspOptions {
+  /** Delay before every answer, as a network round trip to a PSP would take. */
+  latencyMs?: number;
+  /** Seeds the PSP references it hands out, so a run can be repeated id for id. */
+  seed?: string;
+}
+
+export interface SimulatedCharge {
+  pspReference: string;
+  paymentOrderId: string;
+  amount: number;
+  currency: string;
+  status: 'requires_capture' | 'succeeded' | 'canceled' | 'declined';
+  amountCaptured: number;
+  amountRefunded: number;
+}
+
+type Tx = pg.PoolClient;
+
+/**
+ * An in-process PSP that behaves as Stripe's PaymentIntents do for Settle's purposes, keeping its own record
+ * of every payment in its own tables (psp_simulator_*), as a real PSP keeps its records on its side.
+ */
+export class SimulatedPsp implements Psp {
+  private readonly latencyMs: number;
+  private readonly seed: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: SimulatedPspOptions = {},
+  ) {
+    this.latencyMs = options.latencyMs ?? 0;
+    this.seed = options.seed ?? 'settle';
+  }
+
+  authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
+    return this.once(request.idempotencyKey, async (tx): Promise<AuthorizeResult> => {
+      const pspReference = this.reference('pi_sim_', request.idempotencyKey);
+      const decline = DECLINING_PAYMENT_METHODS[request.paymentMethod];
+      if (!decline && !SUCCEEDING_PAYMENT_METHODS.has(request.paymentMethod)) {
+        throw new PspInvalidRequestError('resource_missing', `No such PaymentMethod: '${request.paymentMethod}'`);
+      }
+      await tx.query(
+        `INSERT INTO psp_simulator_payments (id, payment_order_id, amount, currency, payment_method, status, decline_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          pspReference,
+          request.paymentOrderId,
+          request.amount,
+          request.currency,
+          request.paymentMethod,
+          decline ? 'declined' : 'requires_capture',
+          decline?.code ?? null,
+        ],
+      );
+      return decline
+        ? { outcome: 'declined', pspReference, declineCode: decline.code, message: decline.message }
+        : { outcome: 'authorized', pspReference };
+    });
+  }
+
+  capture(request: CaptureRequest): Promise<CaptureResult> {
+    return this.once(request.idempotencyKey, async (tx) => {
+      const payment = await this.lockPayment(tx, request.pspReference);
+      if (payment.status !== 'requires_capture') {
+        throw new PspInvalidRequestError('payment_intent_unexpected_state', `payment ${payment.id} is ${payment.status}, not capturable`);
+      }
+      if (request.amount > Number(payment.amount)) {
+        throw new PspInvalidRequestError('amount_too_large', `cannot capture ${request.amount}, only ${payment.amount} was authorized`);
+      }
+      await tx.query(
+        `UPDATE psp_simulator_payments SET status = 'succeeded', amount_captured = $2, updated_at = now() WHERE id = $1`,
+        [payment.id, request.amount],
+      );
+      return { pspReference: payment.id, amountCaptured: request.amount };
+    });
+  }
+
+  void(request: VoidRequest): Promise<void> {
+    return this.once(request.idempotencyKey, async (tx) => {
+      const payment = await this.lockPayment(tx, request.pspReference);
+      if (payment.status !== 'requires_capture') {
+        throw new PspInvalidRequestError('payment_intent_unexpected_state', `payment ${payment.id} is ${payment.status}, cannot be voided`);
+      }
+      await tx.query(`UPDATE psp_simulator_payments SET status = 'canceled', updated_at = now() WHERE id = $1`, [payment.id]);
+    });
+  }
+
+  refund(request: RefundRequest): Promise<RefundResult> {
+    return this.once(request.idempotencyKey, async (tx) => {
+      const payment = await this.lockPayment(tx, request.pspReference);
+      const refundable = Number(payment.amount_captured) - Number(payment.amount_refunded);
+      if (payment.status !== 'succeeded') {
+        throw new PspInvalidRequestError('charge_not_refundable', `payment ${payment.id} is ${payment.status}, nothing to refund`);
+      }
+      if (request.amount > refundable) {
+        throw new PspInvalidRequestError('amount_too_large', `cannot refund ${request.amount}, only ${refundable} is refundable`);
+      }
+      const refundReference = this.reference('re_sim_', request.idempotencyKey);
+      await tx.query('INSERT INTO psp_simulator_refunds (id, payment_id, amount) VALUES ($1, $2, $3)', [
+        refundReference,
+        payment.id,
+        request.amount,
+      ]);
+      await tx.query(
+        'UPDATE psp_simulator_payments SET amount_refunded = amount_refunded + $2, updated_at = now() WHERE id = $1',
+        [payment.id, request.amount],
+      );
+      return { refundReference };
+    });
+  }
+
+  /** The PSP's own record of every payment it made for one payment order: at most one, ever. */
+  async chargesFor(paymentOrderId: string): Promise<SimulatedCharge[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, payment_order_id, amount, currency, status, amount_captured, amount_refunded
+         FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at`,
+      [paymentOrderId],
+    );
+    return rows.map((row) => ({
+      pspReference: row.id,
+      paymentOrderId: row.payment_order_id,
+      amount: Number(row.amount),
+      currency: row.currency,
+      status: row.status,
+      amountCaptured: Number(row.amount_captured),
+      amountRefunded: Number(row.amount_refunded),
+    }));
+  }
+
+  /**
+   * Runs an operation at most once per idempotency key: concurrent callers with one key queue on a lock,
+   * and every caller after the first gets the first answer. Errors are not stored, as Stripe does not store
+   * answers to requests that changed nothing.
+   */
+  private async once<T>(idempotencyKey: string, operation: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    const tx = await this.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [idempotencyKey]);
+      const stored = await tx.query<{ response: { value: T } }>('SELECT response FROM psp_simulator_idempotency WHERE key = $1', [
+        idempotencyKey,
+      ]);
+      if (stored.rows[0]) {
+        await tx.query('COMMIT');
+        return stored.rows[0].response.value;
+      }
+      const value = await operation(tx);
+      await tx.query('INSERT INTO psp_simulator_idempotency (key, response) VALUES ($1, $2)', [
+        idempotencyKey,
+        JSON.stringify({ value: value ?? null }),
+      ]);
+      await tx.query('COMMIT');
+      return value;
+    } catch (error) {
+      await tx.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      tx.release();
+    }
+  }
+
+  private async lockPayment(tx: Tx, pspReference: string) {
+    const { rows } = await tx.query('SELECT * FROM psp_simulator_payments WHERE id = $1 FOR UPDATE', [pspReference]);
+    if (!rows[0]) throw new PspInvalidRequestError('resource_missing', `No such payment: '${pspReference}'`);
+    return rows[0];
+  }
+
+  private reference(prefix: string, idempotencyKey: string): string {
+    return prefix + createHash('sha256').update(`${this.seed}:${idempotencyKey}`).digest('hex').slice(0, 24);
+  }
+}

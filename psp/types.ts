@@ -1,0 +1,57 @@
+import type { Currency } from '../domain/money';
+
+/**
+ * What Settle asks of a payment service provider. Every call carries an idempotency key derived from the
+ * payment order and the step, so that a call repeated after a lost answer does not move money twice.
+ */
+export interface Psp {
+  /** Places a hold on the buyer's funds (manual capture); no money moves yet. */
+  authorize(request: AuthorizeRequest): Promise<AuthorizeResult>;
+  capture(request: CaptureRequest): Promise<CaptureResult>;
+  /** Releases an authorization that was never captured. */
+  void(request: VoidRequest): Promise<void>;
+  refund(request: RefundRequest): Promise<RefundResult>;
+}
+
+export interface AuthorizeRequest {
+  paymentOrderId: string;
+  amount: number;
+  currency: Currency;
+  paymentMethod: string;
+  idempotencyKey: string;
+}
+
+export type AuthorizeResult =
+  | { outcome: 'authorized'; pspReference: string }
+  | { outcome: 'declined'; pspReference: string | null; declineCode: string; message: string };
+
+export interface CaptureRequest {
+  pspReference: string;
+  amount: number;
+  idempotencyKey: string;
+}
+
+export interface CaptureResult {
+  pspReference: string;
+  amountCaptured: number;
+}
+
+export interface VoidRequest {
+  pspReference: string;
+  idempotencyKey: string;
+}
+
+export interface RefundRequest {
+  pspReference: string;
+  amount: number;
+  idempotencyKey: string;
+}
+
+export interface RefundResult {
+  refundReference: string;
+}
+
+/** Idempotency keys are functions of the payment order and the step: the same step always sends the same key. */
+export function pspIdempotencyKey(paymentOrderId: string, step: string): string {
+  return `settle:${paymentOrderId}:${step}`;
+}

@@ -1,0 +1,2 @@
+export { checkoutWorkflow } from './checkout';
+export { paymentOrderWorkflow } from './paymentOrder';
