@@ -8,7 +8,8 @@ export function createApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
+  // Not strict: a JSON body that is not an object (null, a number) reaches validation and is named there.
+  app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'] }));
 
   app.get('/healthz', async (_req, res) => {
     const [database, temporal] = await Promise.all([

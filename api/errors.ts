@@ -19,7 +19,11 @@ export class ApiError extends Error {
   }
 
   static fromValidation(error: z.ZodError): ApiError {
-    const details = error.issues.map((issue) => ({ field: fieldName(issue.path), message: issue.message }));
+    const details = error.issues.flatMap((issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
+        : [{ field: fieldName(issue.path), message: issue.message }],
+    );
     const first = details[0]!;
     const summary = first.field ? `${first.field}: ${first.message}` : first.message;
     const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';

@@ -1,0 +1,139 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createActivities } from '../activities';
+import type { CheckoutInput } from '../domain/checkout';
+import type { Currency } from '../domain/money';
+import { insertCheckout } from '../db/checkouts';
+import { migrate } from '../db/migrate';
+import { createPool, withTransaction, type Pool } from '../db/pool';
+import { SimulatedPsp } from '../psp/simulated';
+import { ledgerPostings } from './support/books';
+import { uniqueId } from './support/settle';
+
+let pool: Pool;
+beforeAll(() => {
+  pool = createPool(process.env.SETTLE_TEST_DATABASE_URL!, 4);
+});
+afterAll(() => pool?.end());
+
+const USD = 'USD' as Currency;
+
+async function recordedCheckout(amounts: number[]): Promise<CheckoutInput> {
+  const checkoutId = `chk_${randomBytes(16).toString('hex')}`;
+  const input: CheckoutInput = {
+    checkoutId,
+    customerId: uniqueId('cus'),
+    currency: USD,
+    capture: 'automatic',
+    orders: amounts.map((amount) => ({
+      paymentOrderId: `po_${randomBytes(16).toString('hex')}`,
+      checkoutId,
+      sellerId: uniqueId('seller'),
+      amount,
+      currency: USD,
+      paymentMethod: 'pm_card_visa',
+    })),
+  };
+  await withTransaction(pool, (tx) => insertCheckout(tx, input, 'PROCESSING'));
+  return input;
+}
+
+/** Inserts a ledger transaction with the given entries directly, as a buggy or malicious writer would. */
+async function insertRawTransaction(orderId: string, entries: Array<[string, number]>): Promise<void> {
+  await withTransaction(pool, async (tx) => {
+    await tx.query(
+      `INSERT INTO ledger_accounts (id, kind, currency) VALUES ('psp_clearing:USD', 'asset', 'USD'), ('test:USD', 'liability', 'USD')
+       ON CONFLICT DO NOTHING`,
+    );
+    const { rows } = await tx.query(
+      `INSERT INTO ledger_transactions (payment_order_id, step, description) VALUES ($1, $2, 'test') RETURNING id`,
+      [orderId, `raw-${randomUUID()}`],
+    );
+    for (const [direction, amount] of entries) {
+      await tx.query(
+        `INSERT INTO ledger_entries (transaction_id, account_id, direction, amount, currency) VALUES ($1, $2, $3, $4, 'USD')`,
+        [rows[0].id, direction === 'debit' ? 'psp_clearing:USD' : 'test:USD', direction, amount],
+      );
+    }
+  });
+}
+
+describe('the database guards the ledger', () => {
+  it('refuses a transaction whose debits do not equal its credits', async () => {
+    const { orders } = await recordedCheckout([100]);
+    await expect(insertRawTransaction(orders[0]!.paymentOrderId, [['debit', 100], ['credit', 99]])).rejects.toThrow(
+      /unbalanced in USD: debits 100 <> credits 99/,
+    );
+    expect(await ledgerPostings(pool, [orders[0]!.paymentOrderId])).toEqual([]);
+  });
+
+  it('refuses a transaction with a single entry', async () => {
+    const { orders } = await recordedCheckout([100]);
+    await expect(insertRawTransaction(orders[0]!.paymentOrderId, [['debit', 100]])).rejects.toThrow(/needs at least two/);
+  });
+
+  it('accepts a balanced transaction, then refuses to update, delete or truncate its entries', async () => {
+    const { orders } = await recordedCheckout([100]);
+    await insertRawTransaction(orders[0]!.paymentOrderId, [['debit', 100], ['credit', 60], ['credit', 40]]);
+    const [entry] = (await pool.query(
+      `SELECT e.id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id WHERE t.payment_order_id = $1`,
+      [orders[0]!.paymentOrderId],
+    )).rows;
+    await expect(pool.query('UPDATE ledger_entries SET amount = 1 WHERE id = $1', [entry.id])).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(pool.query('DELETE FROM ledger_entries WHERE id = $1', [entry.id])).rejects.toThrow(/append-only: DELETE refused/);
+    await expect(pool.query('TRUNCATE ledger_entries CASCADE')).rejects.toThrow(/append-only/);
+    await expect(
+      pool.query('DELETE FROM ledger_transactions WHERE payment_order_id = $1', [orders[0]!.paymentOrderId]),
+    ).rejects.toThrow(/append-only: DELETE refused/);
+    expect(await ledgerPostings(pool, [orders[0]!.paymentOrderId])).toHaveLength(3);
+  });
+
+  it('refuses an entry in a currency other than its account', async () => {
+    const { orders } = await recordedCheckout([100]);
+    await expect(
+      withTransaction(pool, async (tx) => {
+        const { rows } = await tx.query(
+          `INSERT INTO ledger_transactions (payment_order_id, step, description) VALUES ($1, 'x', 'test') RETURNING id`,
+          [orders[0]!.paymentOrderId],
+        );
+        await tx.query(`INSERT INTO ledger_entries (transaction_id, account_id, direction, amount, currency)
+                        VALUES ($1, 'psp_clearing:USD', 'debit', 5, 'EUR'), ($1, 'psp_clearing:USD', 'credit', 5, 'EUR')`, [rows[0].id]);
+      }),
+    ).rejects.toThrow(/foreign key/);
+  });
+
+  it('applies each migration once', async () => {
+    expect(await migrate(pool)).toEqual([]);
+  });
+});
+
+describe('activities repeated by Temporal write once', () => {
+  it('authorizes, captures and books a payment order once however often each step runs', async () => {
+    const psp = new SimulatedPsp(pool, { seed: randomUUID() });
+    const activities = createActivities({ pool, psp });
+    const { orders } = await recordedCheckout([4200]);
+    const order = orders[0]!;
+
+    const [first, second] = [await activities.authorizePaymentOrder(order), await activities.authorizePaymentOrder(order)];
+    expect(second).toEqual(first);
+    if (first.outcome !== 'authorized') throw new Error('expected an authorization');
+    await Promise.all([activities.capturePaymentOrder(order, first.pspReference), activities.capturePaymentOrder(order, first.pspReference)]);
+    await activities.recordCapture(order);
+    await activities.recordCapture(order);
+
+    expect(await psp.chargesFor(order.paymentOrderId)).toEqual([
+      expect.objectContaining({ status: 'succeeded', amount: 4200, amountCaptured: 4200 }),
+    ]);
+    const wallet = await pool.query('SELECT balance FROM wallets WHERE seller_id = $1', [order.sellerId]);
+    expect(Number(wallet.rows[0].balance)).toBe(4200);
+    expect(await ledgerPostings(pool, [order.paymentOrderId])).toHaveLength(2);
+    const status = await pool.query('SELECT status, psp_reference FROM payment_orders WHERE id = $1', [order.paymentOrderId]);
+    expect(status.rows[0]).toEqual({ status: 'SUCCEEDED', psp_reference: first.pspReference });
+  });
+
+  it('refuses to book a capture for an order that was never authorized', async () => {
+    const activities = createActivities({ pool, psp: new SimulatedPsp(pool) });
+    const { orders } = await recordedCheckout([100]);
+    await expect(activities.recordCapture(orders[0]!)).rejects.toThrow(/cannot go from PENDING to SUCCEEDED/);
+    expect(await ledgerPostings(pool, [orders[0]!.paymentOrderId])).toEqual([]);
+  });
+});

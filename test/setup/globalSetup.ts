@@ -1,0 +1,54 @@
+import { chmod, mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { migrate } from '../../db/migrate';
+import { createPool } from '../../db/pool';
+import { startEmbeddedPostgres } from '../../dev/postgres';
+import { resolveTemporalCli } from '../../dev/temporalCli';
+import { startTemporalDevServer } from '../../dev/temporalServer';
+import { writeWorkflowBundle } from '../../workers/bundle';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/**
+ * Once per test run: a real PostgreSQL (migrated), a real Temporal dev server, and the workflow bundle.
+ * Test files find them through the SETTLE_TEST_* variables and bring their own worker and task queue.
+ */
+export default async function globalSetup(): Promise<void> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'settle-test-'));
+  await chmod(root, 0o755); // PostgreSQL runs as the 'postgres' user and must reach its data folder
+  const log = (message: string) => process.stderr.write(`[test setup] ${message}\n`);
+
+  const [database, temporal, bundlePath] = await Promise.all([
+    freePort().then((port) =>
+      startEmbeddedPostgres({ dataDir: path.join(root, 'postgres'), port, database: 'settle_test', ephemeral: true }),
+    ),
+    resolveTemporalCli({
+      configured: process.env.TEMPORAL_CLI || undefined,
+      toolsDir: path.resolve(__dirname, '..', '..', '.tools'),
+      log,
+    }).then((cliPath) => startTemporalDevServer({ cliPath })),
+    writeWorkflowBundle(path.join(root, 'workflow-bundle.js')),
+  ]);
+
+  const pool = createPool(database.url, 2);
+  await migrate(pool);
+  await pool.end();
+
+  process.env.SETTLE_TEST_DATABASE_URL = database.url;
+  process.env.SETTLE_TEST_TEMPORAL_ADDRESS = temporal.address;
+  process.env.SETTLE_TEST_WORKFLOW_BUNDLE = bundlePath;
+  (globalThis as { __settleStop?: () => Promise<void> }).__settleStop = async () => {
+    await temporal.stop();
+    await database.stop();
+  };
+}

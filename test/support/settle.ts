@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { createApp } from '../../api/app';
+import type { CheckoutView } from '../../domain/checkout';
+import { checkoutWorkflowId } from '../../domain/ids';
+import { createPool, type Pool } from '../../db/pool';
+import { SimulatedPsp } from '../../psp/simulated';
+import { createSettleWorker } from '../../workers/worker';
+
+let runtimeInstalled = false;
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\` (jest's global setup sets it)`);
+  return value;
+}
+
+export interface TestSettle {
+  baseUrl: string;
+  pool: Pool;
+  psp: SimulatedPsp;
+  temporal: Client;
+  taskQueue: string;
+  /** POST a JSON body (or a raw string, sent as is). */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  get(path: string): Promise<TestResponse>;
+  /** Waits for the checkout workflow to finish and answers its final view. */
+  checkoutResult(checkoutId: string): Promise<CheckoutView>;
+  stop(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/**
+ * A whole Settle for one test file: its own worker on its own task queue, its own API on a free port, both
+ * against the run's shared PostgreSQL and Temporal server.
+ */
+export async function startSettle(options: { pspLatencyMs?: number } = {}): Promise<TestSettle> {
+  if (!runtimeInstalled) {
+    // Quiet worker logs; failures still reach the test through results and assertions.
+    Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } as never, shutdownSignals: [] });
+    runtimeInstalled = true;
+  }
+  const pool = createPool(env('SETTLE_TEST_DATABASE_URL'), 10);
+  const psp = new SimulatedPsp(pool, { seed: randomUUID(), latencyMs: options.pspLatencyMs ?? 0 });
+  const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
+  const taskQueue = `test-${randomUUID()}`;
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const temporal = new Client({ connection });
+
+  const worker: Worker = await createSettleWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    pool,
+    psp,
+    workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
+    tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
+  });
+  const running = worker.run();
+
+  const app = createApp({ pool, temporal, taskQueue, logger: pino({ level: 'silent' }) });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+  const request = async (path: string, init: RequestInit): Promise<TestResponse> => {
+    const response = await fetch(baseUrl + path, init);
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text, the assertion will show it
+    }
+    return { status: response.status, headers: response.headers, body };
+  };
+
+  return {
+    baseUrl,
+    pool,
+    psp,
+    temporal,
+    taskQueue,
+    post: (path, body, headers = {}) =>
+      request(path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    get: (path) => request(path, { method: 'GET' }),
+    checkoutResult: (checkoutId) => temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result(),
+    async stop() {
+      await new Promise((resolve) => server.close(resolve));
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await nativeConnection.close();
+      await pool.end();
+    },
+  };
+}
+
+/** Ids unique to one test, so tests share the database without seeing each other's rows. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}_${randomUUID().slice(0, 8)}`;
+}
