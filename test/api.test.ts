@@ -147,7 +147,7 @@ describe('bad input gets a 400 naming the problem, and starts nothing', () => {
       body: 'customerId=c1',
     });
     expect(response.status).toBe(415);
-    expect((await response.json()).error.code).toBe('unsupported_media_type');
+    expect(((await response.json()) as any).error.code).toBe('unsupported_media_type');
   });
 
   it('never answers 500, whatever the body', async () => {
