@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { checkoutRequestSchema, type CheckoutInput, type CheckoutView } from '../domain/checkout';
+import type { CheckoutInput, CheckoutView } from '../domain/checkout';
+import { checkoutRequestSchema } from '../domain/checkoutRequest';
 import { CHECKOUT_ID_PREFIX, PAYMENT_ORDER_ID_PREFIX, checkoutWorkflowId, isCheckoutId } from '../domain/ids';
 import { isTerminalCheckoutStatus } from '../domain/status';
 import { findCheckoutView } from '../db/checkouts';

@@ -1,4 +1,4 @@
-import { checkoutRequestSchema } from '../domain/checkout';
+import { checkoutRequestSchema } from '../domain/checkoutRequest';
 import { checkoutWorkflowId, isCheckoutId, paymentOrderWorkflowId } from '../domain/ids';
 import { currencyExponent, formatMoney, isCurrency, sumMoney, type Currency } from '../domain/money';
 import { canTransitionCheckout, canTransitionPaymentOrder, isTerminalCheckoutStatus } from '../domain/status';

@@ -1,5 +1,5 @@
 import { condition, setHandler, startChild, upsertSearchAttributes, type ChildWorkflowHandle } from '@temporalio/workflow';
-import type { CheckoutInput, CheckoutView } from '../domain/checkout';
+import { pendingPaymentOrderView, type CheckoutInput, type CheckoutView } from '../domain/checkout';
 import { paymentOrderWorkflowId } from '../domain/ids';
 import type { CheckoutStatus } from '../domain/status';
 import { books } from './activityOptions';
@@ -25,14 +25,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     customerId: input.customerId,
     currency: input.currency,
     totalAmount: input.orders.reduce((sum, order) => sum + order.amount, 0),
-    orders: input.orders.map((order) => ({
-      orderId: order.paymentOrderId,
-      sellerId: order.sellerId,
-      amount: order.amount,
-      currency: order.currency,
-      status: 'PENDING',
-      pspReference: null,
-    })),
+    orders: input.orders.map(pendingPaymentOrderView),
   };
   setHandler(checkoutStatusQuery, () => view);
 

@@ -1,5 +1,5 @@
 import { condition, getExternalWorkflowHandle, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
+import { pendingPaymentOrderView, type PaymentOrderInput, type PaymentOrderView } from '../domain/checkout';
 import { books, psp } from './activityOptions';
 import {
   authorizationReportSignal,
@@ -14,14 +14,7 @@ import {
  * checkout. Phase two, on the checkout's word: capture and book it (wallet and ledger), or void the hold.
  */
 export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<PaymentOrderView> {
-  const view: PaymentOrderView = {
-    orderId: order.paymentOrderId,
-    sellerId: order.sellerId,
-    amount: order.amount,
-    currency: order.currency,
-    status: 'PENDING',
-    pspReference: null,
-  };
+  const view: PaymentOrderView = pendingPaymentOrderView(order);
   setHandler(paymentOrderStatusQuery, () => view);
 
   let decision: 'capture' | 'void' | undefined;
