@@ -21,6 +21,7 @@ const schema = z.object({
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   PSP: z.enum(['simulated']).default('simulated'),
+  AUTHORIZATION_WINDOW_MS: positiveInt.default(7 * 24 * 60 * 60 * 1000),
   SIMULATED_PSP_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(40),
@@ -43,6 +44,7 @@ export interface Config {
   dataDir: string;
   embeddedPostgresPort: number;
   psp: { kind: 'simulated'; latencyMs: number };
+  authorizationWindowMs: number;
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
@@ -75,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.SETTLE_DATA_DIR),
     embeddedPostgresPort: e.EMBEDDED_PG_PORT,
     psp: { kind: e.PSP, latencyMs: e.SIMULATED_PSP_LATENCY_MS },
+    authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

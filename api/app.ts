@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { ApiContext } from './context';
 import { checkoutRoutes } from './checkouts';
 import { ApiError, errorHandler } from './errors';
+import { eventRoutes } from './events';
 import { paymentOrderRoutes } from './paymentOrders';
 
 export function createApp(ctx: ApiContext): Express {
@@ -22,6 +23,7 @@ export function createApp(ctx: ApiContext): Express {
 
   app.use(checkoutRoutes(ctx));
   app.use(paymentOrderRoutes(ctx));
+  app.use(eventRoutes(ctx));
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(ctx.logger));

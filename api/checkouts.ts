@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { Router, type Request } from 'express';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Router } from 'express';
+import { z } from 'zod';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { CheckoutInput, CheckoutView } from '../domain/checkout';
 import { checkoutRequestSchema } from '../domain/checkoutRequest';
 import { CHECKOUT_ID_PREFIX, PAYMENT_ORDER_ID_PREFIX, checkoutWorkflowId, isCheckoutId } from '../domain/ids';
@@ -8,9 +8,16 @@ import { isTerminalCheckoutStatus } from '../domain/status';
 import { findCheckoutView } from '../db/checkouts';
 import { claimIdempotencyKey } from '../db/idempotency';
 import type { checkoutWorkflow } from '../workflows/checkout';
-import { CheckoutStatusAttribute, CustomerIdAttribute, checkoutStatusQuery } from '../workflows/definitions';
+import {
+  CheckoutStatusAttribute,
+  CustomerIdAttribute,
+  cancelUpdate,
+  captureUpdate,
+  checkoutStatusQuery,
+} from '../workflows/definitions';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
+import { newId, parseBody, requestHash, requireIdempotencyKey } from './requests';
 
 interface CheckoutCreated {
   checkoutId: string;
@@ -18,22 +25,9 @@ interface CheckoutCreated {
   links: { self: string };
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-function newId(prefix: string): string {
-  return prefix + randomBytes(16).toString('hex');
-}
-
-function idempotencyKey(req: Request): string {
-  const key = req.get('Idempotency-Key');
-  if (key === undefined || key === '') {
-    throw new ApiError(400, 'idempotency_key_missing', 'the Idempotency-Key header is required for POST /v1/checkouts');
-  }
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new ApiError(400, 'idempotency_key_invalid', 'the Idempotency-Key header must be 1-255 printable ASCII characters without spaces');
-  }
-  return key;
-}
+const cancelRequestSchema = z.strictObject({
+  reason: z.string().max(500, 'must be at most 500 characters').optional(),
+});
 
 export function checkoutRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -57,13 +51,8 @@ export function checkoutRoutes(ctx: ApiContext): Router {
   };
 
   router.post('/v1/checkouts', async (req, res) => {
-    const key = idempotencyKey(req);
-    if (!req.is('application/json')) {
-      throw new ApiError(415, 'unsupported_media_type', 'send the checkout as JSON with Content-Type: application/json');
-    }
-    const parsed = checkoutRequestSchema.safeParse(req.body);
-    if (!parsed.success) throw ApiError.fromValidation(parsed.error);
-    const request = parsed.data;
+    const key = requireIdempotencyKey(req);
+    const request = parseBody(req, checkoutRequestSchema);
 
     const checkoutId = newId(CHECKOUT_ID_PREFIX);
     const input: CheckoutInput = {
@@ -71,6 +60,8 @@ export function checkoutRoutes(ctx: ApiContext): Router {
       customerId: request.customerId,
       currency: request.currency,
       capture: request.capture,
+      allowPartial: request.allowPartial,
+      authorizationWindowMs: ctx.authorizationWindowMs,
       orders: request.orders.map((order) => ({
         paymentOrderId: newId(PAYMENT_ORDER_ID_PREFIX),
         checkoutId,
@@ -84,7 +75,7 @@ export function checkoutRoutes(ctx: ApiContext): Router {
     const claim = await claimIdempotencyKey(ctx.pool, {
       scope: 'POST /v1/checkouts',
       key,
-      requestHash: createHash('sha256').update(JSON.stringify(request)).digest('hex'),
+      requestHash: requestHash(request),
       resourceId: checkoutId,
       request: input,
       response,
@@ -118,6 +109,40 @@ export function checkoutRoutes(ctx: ApiContext): Router {
       live = recorded;
     }
     res.json(live);
+  });
+
+  /** Runs an update (cancel, capture) on a checkout that is still running; a finished one answers 409. */
+  const updateCheckout = async (
+    checkoutId: string,
+    action: 'cancelable' | 'capturable',
+    update: (handle: WorkflowHandle) => Promise<CheckoutView>,
+  ): Promise<CheckoutView> => {
+    if (!isCheckoutId(checkoutId)) throw ApiError.notFound('checkout', checkoutId);
+    const recorded = await findCheckoutView(ctx.pool, checkoutId);
+    const finished = () =>
+      new ApiError(409, `checkout_not_${action}`, `the checkout is ${recorded?.status} and can no longer be ${action === 'cancelable' ? 'canceled' : 'captured'}`);
+    if (recorded && isTerminalCheckoutStatus(recorded.status)) throw finished();
+    try {
+      return await update(ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)));
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        if (!recorded) throw ApiError.notFound('checkout', checkoutId);
+        throw finished();
+      }
+      throw error;
+    }
+  };
+
+  router.post('/v1/checkouts/:id/cancel', async (req, res) => {
+    const { reason } = parseBody(req, cancelRequestSchema, { optional: true });
+    const view = await updateCheckout(req.params.id, 'cancelable', (handle) => handle.executeUpdate(cancelUpdate, { args: [{ reason }] }));
+    res.status(202).json({ checkoutId: view.checkoutId, status: view.status, cancelRequested: true });
+  });
+
+  router.post('/v1/checkouts/:id/capture', async (req, res) => {
+    parseBody(req, z.strictObject({}), { optional: true });
+    const view = await updateCheckout(req.params.id, 'capturable', (handle) => handle.executeUpdate(captureUpdate));
+    res.status(202).json({ checkoutId: view.checkoutId, status: view.status, captureRequested: true });
   });
 
   return router;

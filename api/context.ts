@@ -7,5 +7,7 @@ export interface ApiContext {
   pool: Pool;
   temporal: Client;
   taskQueue: string;
+  /** Manual capture: how long a checkout waits for its capture before it releases every hold. */
+  authorizationWindowMs: number;
   logger: Logger;
 }

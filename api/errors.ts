@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
-import { ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { NOT_CANCELABLE, NOT_CAPTURABLE } from '../workflows/definitions';
 
 /** An answer to a request that cannot be served: HTTP status, a machine-readable code, a human message. */
 export class ApiError extends Error {
@@ -49,12 +50,22 @@ const bodyParserErrors: Record<string, [number, string, string]> = {
   'stream.encoding.set': [400, 'invalid_request', 'the request body could not be read'],
 };
 
+/** A workflow refusing an update (its validator threw): the checkout is not in a state that allows it. */
+const updateRejections: Record<string, [number, string]> = {
+  [NOT_CANCELABLE]: [409, 'checkout_not_cancelable'],
+  [NOT_CAPTURABLE]: [409, 'checkout_not_capturable'],
+};
+
 const UNAVAILABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '53300']);
 
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   const parserError = bodyParserErrors[(error as { type?: string })?.type ?? ''];
   if (parserError) return new ApiError(...parserError);
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+    const rejection = updateRejections[error.cause.type ?? ''];
+    if (rejection) return new ApiError(rejection[0], rejection[1], error.cause.message);
+  }
   if (error instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', 'no such checkout');
   if (error instanceof ServiceError) return new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
   if (UNAVAILABLE_NETWORK_CODES.has((error as { code?: string })?.code ?? '')) {

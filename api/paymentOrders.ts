@@ -1,9 +1,36 @@
 import { Router } from 'express';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { z } from 'zod';
 import { EXTERNAL_ID_PATTERN, isPaymentOrderId } from '../domain/ids';
+import { MAX_ORDER_AMOUNT } from '../domain/money';
+import { REFUND_ID_PREFIX, refundWorkflowId, type RefundInput } from '../domain/refund';
+import { claimIdempotencyKey, lockIdempotencyKey } from '../db/idempotency';
 import { findPaymentOrderView } from '../db/paymentOrders';
+import { withTransaction } from '../db/pool';
+import { findRefundView, reserveRefund } from '../db/refunds';
 import { walletBalances } from '../db/wallets';
+import type { refundWorkflow } from '../workflows/refund';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
+import { newId, parseBody, requestHash, requireIdempotencyKey } from './requests';
+
+const refundRequestSchema = z.strictObject({
+  /** Minor units; without it, everything not yet refunded. */
+  amount: z
+    .number({ error: 'must be an integer number of minor units' })
+    .int('must be an integer number of minor units (cents), not a fraction')
+    .min(1, 'must be at least 1 minor unit')
+    .max(MAX_ORDER_AMOUNT, `must be at most ${MAX_ORDER_AMOUNT} minor units`)
+    .optional(),
+});
+
+interface RefundCreated {
+  refundId: string;
+  paymentOrderId: string;
+  amount: number;
+  status: 'PENDING';
+  links: { self: string };
+}
 
 export function paymentOrderRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -13,6 +40,69 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
     const order = isPaymentOrderId(id) ? await findPaymentOrderView(ctx.pool, id) : undefined;
     if (!order) throw ApiError.notFound('payment order', id);
     res.json(order);
+  });
+
+  /**
+   * A refund of a captured payment order, full or partial. The amount is reserved against what is left in
+   * the same transaction that claims the idempotency key, then a refund workflow moves the money back.
+   */
+  router.post('/v1/payment-orders/:id/refunds', async (req, res) => {
+    const key = requireIdempotencyKey(req);
+    const paymentOrderId = req.params.id;
+    if (!isPaymentOrderId(paymentOrderId) || !(await findPaymentOrderView(ctx.pool, paymentOrderId))) {
+      throw ApiError.notFound('payment order', paymentOrderId);
+    }
+    const request = parseBody(req, refundRequestSchema, { optional: true });
+    const refundId = newId(REFUND_ID_PREFIX);
+
+    const scope = 'POST /v1/payment-orders/:id/refunds';
+    const hash = requestHash({ paymentOrderId, ...request });
+    const claimed = await withTransaction(ctx.pool, async (tx) => {
+      const previous = await lockIdempotencyKey<RefundInput, RefundCreated>(tx, scope, key, hash);
+      if (previous.kind === 'conflict') {
+        throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
+      }
+      if (previous.kind === 'replay') return { refund: previous.request, answer: previous.response, replay: true };
+
+      const reservation = await reserveRefund(tx, { refundId, paymentOrderId, amount: request.amount ?? 'remaining', reason: 'requested_by_customer' });
+      if (reservation.kind === 'not_refundable') {
+        throw new ApiError(409, 'payment_order_not_refundable', `the payment order is ${reservation.status}; only a captured order can be refunded`);
+      }
+      if (reservation.kind !== 'reserved') {
+        const remaining = reservation.kind === 'exceeds_remaining' ? reservation.remaining : 0;
+        throw new ApiError(400, 'amount_too_large', `the refund exceeds what is left to refund (${remaining} minor units)`, [
+          { field: 'amount', message: `must be at most ${remaining}` },
+        ]);
+      }
+      const answer: RefundCreated = {
+        refundId,
+        paymentOrderId,
+        amount: reservation.refund.amount,
+        status: 'PENDING',
+        links: { self: `/v1/refunds/${refundId}` },
+      };
+      await claimIdempotencyKey(tx, { scope, key, requestHash: hash, resourceId: refundId, request: reservation.refund, response: answer });
+      return { refund: reservation.refund, answer, replay: false };
+    });
+    const { refund, answer } = claimed;
+    try {
+      await ctx.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+        workflowId: refundWorkflowId(refund.refundId),
+        taskQueue: ctx.taskQueue,
+        args: [refund, 'requested_by_customer'],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+    if (claimed.replay) res.set('Idempotent-Replayed', 'true');
+    res.status(202).location(answer.links.self).json(answer);
+  });
+
+  router.get('/v1/refunds/:id', async (req, res) => {
+    const refund = await findRefundView(ctx.pool, req.params.id);
+    if (!refund) throw ApiError.notFound('refund', req.params.id);
+    res.json(refund);
   });
 
   router.get('/v1/wallets/:sellerId', async (req, res) => {

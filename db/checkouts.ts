@@ -1,23 +1,24 @@
 import type { CheckoutInput, CheckoutView, PaymentOrderView } from '../domain/checkout';
+import { failureReason, type Failure } from '../domain/failures';
 import { amountFromDb, sumMoney, type Currency } from '../domain/money';
-import { canTransitionCheckout, type CheckoutStatus, type PaymentOrderStatus } from '../domain/status';
+import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import type { Queryable } from './pool';
-import { transition } from './transition';
+import { recordCreated, transition } from './transition';
 
 /** Records a checkout and its payment orders; recording the same checkout again changes nothing. */
 export async function insertCheckout(db: Queryable, input: CheckoutInput, status: CheckoutStatus): Promise<void> {
   const total = sumMoney(input.currency, input.orders.map((order) => order.amount));
-  await db.query(
-    `INSERT INTO checkouts (id, customer_id, currency, total_amount, capture_mode, status)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-    [input.checkoutId, input.customerId, input.currency, total.amount, input.capture, status],
+  const inserted = await db.query(
+    `INSERT INTO checkouts (id, customer_id, currency, total_amount, capture_mode, allow_partial, authorization_window_ms, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+    [input.checkoutId, input.customerId, input.currency, total.amount, input.capture, input.allowPartial, input.authorizationWindowMs, status],
   );
+  if (inserted.rowCount === 0) return;
   await db.query(
     `INSERT INTO payment_orders (id, checkout_id, position, seller_id, amount, currency, payment_method, status)
      SELECT o.id, $1, o.position, o.seller_id, o.amount, $2, o.payment_method, 'PENDING'
        FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[])
-            WITH ORDINALITY AS o(id, seller_id, amount, payment_method, position)
-     ON CONFLICT (id) DO NOTHING`,
+            WITH ORDINALITY AS o(id, seller_id, amount, payment_method, position)`,
     [
       input.checkoutId,
       input.currency,
@@ -27,21 +28,15 @@ export async function insertCheckout(db: Queryable, input: CheckoutInput, status
       input.orders.map((order) => order.paymentMethod),
     ],
   );
+  await recordCreated(db, 'checkout', input.checkoutId);
 }
 
-export function transitionCheckout(
-  db: Queryable,
-  checkoutId: string,
-  to: CheckoutStatus,
-  failureReason: string | null = null,
-): Promise<boolean> {
+export function transitionCheckout(db: Queryable, checkoutId: string, to: CheckoutStatus, failure?: Failure): Promise<boolean> {
   return transition(db, {
-    table: 'checkouts',
     entity: 'checkout',
     id: checkoutId,
     to,
-    allowed: canTransitionCheckout,
-    set: failureReason === null ? {} : { failure_reason: failureReason },
+    set: failure ? { failure_code: failure.code, failure_reason: failure.message } : {},
   });
 }
 
@@ -50,7 +45,11 @@ interface CheckoutRow {
   customer_id: string;
   currency: Currency;
   total_amount: string;
+  capture_mode: CheckoutView['capture'];
+  allow_partial: boolean;
   status: CheckoutStatus;
+  failure_code: string | null;
+  failure_reason: string | null;
 }
 
 export interface PaymentOrderRow {
@@ -61,7 +60,14 @@ export interface PaymentOrderRow {
   currency: Currency;
   status: PaymentOrderStatus;
   psp_reference: string | null;
+  refunded_amount: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  failure_reason: string | null;
 }
+
+export const PAYMENT_ORDER_COLUMNS = `id, checkout_id, seller_id, amount, currency, status, psp_reference, refunded_amount,
+  failure_code, failure_message, failure_reason`;
 
 export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
   return {
@@ -71,19 +77,23 @@ export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
     currency: row.currency,
     status: row.status,
     pspReference: row.psp_reference,
+    refundedAmount: amountFromDb(row.refunded_amount),
+    failureCode: row.failure_code,
+    failureMessage: row.failure_message,
+    failureReason: row.failure_reason,
   };
 }
 
 export async function findCheckoutView(db: Queryable, checkoutId: string): Promise<CheckoutView | undefined> {
   const { rows } = await db.query<CheckoutRow>(
-    'SELECT id, customer_id, currency, total_amount, status FROM checkouts WHERE id = $1',
+    `SELECT id, customer_id, currency, total_amount, capture_mode, allow_partial, status, failure_code, failure_reason
+       FROM checkouts WHERE id = $1`,
     [checkoutId],
   );
   const checkout = rows[0];
   if (!checkout) return undefined;
   const orders = await db.query<PaymentOrderRow>(
-    `SELECT id, checkout_id, seller_id, amount, currency, status, psp_reference
-       FROM payment_orders WHERE checkout_id = $1 ORDER BY position`,
+    `SELECT ${PAYMENT_ORDER_COLUMNS} FROM payment_orders WHERE checkout_id = $1 ORDER BY position`,
     [checkoutId],
   );
   return {
@@ -92,6 +102,10 @@ export async function findCheckoutView(db: Queryable, checkoutId: string): Promi
     customerId: checkout.customer_id,
     currency: checkout.currency,
     totalAmount: amountFromDb(checkout.total_amount),
+    capture: checkout.capture_mode,
+    allowPartial: checkout.allow_partial,
+    failureCode: checkout.failure_code,
+    failureReason: checkout.failure_reason ?? (checkout.failure_code ? failureReason(checkout.failure_code) : null),
     orders: orders.rows.map(paymentOrderView),
   };
 }

@@ -37,3 +37,25 @@ export async function claimIdempotencyKey<Req, Res>(
   if (existing.request_hash !== claim.requestHash) return { kind: 'conflict' };
   return { kind: 'replay', request: existing.request, response: existing.response };
 }
+
+/**
+ * For requests whose work must happen inside the claiming transaction (a refund reserves its amount): locks
+ * the key for the rest of the transaction, then answers what an earlier request with it left, if any.
+ * Work that follows runs only for a new key; claimIdempotencyKey then records it.
+ */
+export async function lockIdempotencyKey<Req, Res>(
+  tx: Queryable,
+  scope: string,
+  key: string,
+  requestHash: string,
+): Promise<IdempotencyOutcome<Req, Res>> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${scope}\u0000${key}`]);
+  const { rows } = await tx.query<{ request_hash: string; request: Req; response: Res }>(
+    'SELECT request_hash, request, response FROM idempotency_keys WHERE scope = $1 AND key = $2',
+    [scope, key],
+  );
+  const existing = rows[0];
+  if (!existing) return { kind: 'new' };
+  if (existing.request_hash !== requestHash) return { kind: 'conflict' };
+  return { kind: 'replay', request: existing.request, response: existing.response };
+}

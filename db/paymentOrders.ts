@@ -1,13 +1,15 @@
 import type { PaymentOrderView } from '../domain/checkout';
-import { canTransitionPaymentOrder, type PaymentOrderStatus } from '../domain/status';
-import { paymentOrderView, type PaymentOrderRow } from './checkouts';
+import { failureReason, type Failure } from '../domain/failures';
+import type { PaymentOrderStatus } from '../domain/status';
+import { PAYMENT_ORDER_COLUMNS, paymentOrderView, type PaymentOrderRow } from './checkouts';
 import type { Queryable } from './pool';
 import { transition } from './transition';
 
 export interface PaymentOrderChange {
-  pspReference?: string;
-  failureCode?: string;
-  failureMessage?: string;
+  pspReference?: string | null;
+  /** Why the order failed, was voided or refunded: recorded with a human reason. */
+  failure?: Failure;
+  refunded?: number;
 }
 
 export function transitionPaymentOrder(
@@ -17,27 +19,33 @@ export function transitionPaymentOrder(
   change: PaymentOrderChange = {},
 ): Promise<boolean> {
   const set: Record<string, string> = {};
-  if (change.pspReference !== undefined) set.psp_reference = change.pspReference;
-  if (change.failureCode !== undefined) set.failure_code = change.failureCode;
-  if (change.failureMessage !== undefined) set.failure_message = change.failureMessage;
+  if (change.pspReference) set.psp_reference = change.pspReference;
+  if (change.failure) {
+    set.failure_code = change.failure.code;
+    set.failure_message = change.failure.message;
+    set.failure_reason = failureReason(change.failure.code);
+  }
   return transition(db, {
-    table: 'payment_orders',
-    entity: 'payment order',
+    entity: 'payment_order',
     id: paymentOrderId,
     to,
-    allowed: canTransitionPaymentOrder,
     set,
+    add: change.refunded ? { refunded_amount: change.refunded } : {},
   });
+}
+
+/** Marks every order of a checkout that never reached the PSP as canceled. */
+export async function cancelPendingPaymentOrders(db: Queryable, paymentOrderIds: string[], failure: Failure): Promise<void> {
+  for (const id of paymentOrderIds) await transitionPaymentOrder(db, id, 'CANCELED', { failure });
 }
 
 export async function findPaymentOrderView(
   db: Queryable,
   paymentOrderId: string,
 ): Promise<(PaymentOrderView & { checkoutId: string }) | undefined> {
-  const { rows } = await db.query<PaymentOrderRow>(
-    `SELECT id, checkout_id, seller_id, amount, currency, status, psp_reference FROM payment_orders WHERE id = $1`,
-    [paymentOrderId],
-  );
+  const { rows } = await db.query<PaymentOrderRow>(`SELECT ${PAYMENT_ORDER_COLUMNS} FROM payment_orders WHERE id = $1`, [
+    paymentOrderId,
+  ]);
   const row = rows[0];
   return row && { ...paymentOrderView(row), checkoutId: row.checkout_id };
 }

@@ -88,7 +88,13 @@ async function main(): Promise<void> {
       tuning: config.worker,
     });
 
-    const app = createApp({ pool, temporal, taskQueue: config.temporal.taskQueue, logger });
+    const app = createApp({
+      pool,
+      temporal,
+      taskQueue: config.temporal.taskQueue,
+      authorizationWindowMs: config.authorizationWindowMs,
+      logger,
+    });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);
     });

@@ -8,6 +8,10 @@ export interface CheckoutInput {
   customerId: string;
   currency: Currency;
   capture: CheckoutRequest['capture'];
+  /** Capture the orders that authorized even if others were declined (PARTIALLY_SUCCEEDED). */
+  allowPartial: boolean;
+  /** Manual capture: how long the checkout waits for the capture call before it voids everything. */
+  authorizationWindowMs: number;
   orders: PaymentOrderInput[];
 }
 
@@ -27,6 +31,10 @@ export interface PaymentOrderView {
   currency: Currency;
   status: PaymentOrderStatus;
   pspReference: string | null;
+  refundedAmount: number;
+  failureCode: string | null;
+  failureMessage: string | null;
+  failureReason: string | null;
 }
 
 export interface CheckoutView {
@@ -35,6 +43,10 @@ export interface CheckoutView {
   customerId: string;
   currency: Currency;
   totalAmount: number;
+  capture: CheckoutRequest['capture'];
+  allowPartial: boolean;
+  failureCode: string | null;
+  failureReason: string | null;
   orders: PaymentOrderView[];
 }
 
@@ -47,5 +59,9 @@ export function pendingPaymentOrderView(order: PaymentOrderInput): PaymentOrderV
     currency: order.currency,
     status: 'PENDING',
     pspReference: null,
+    refundedAmount: 0,
+    failureCode: null,
+    failureMessage: null,
+    failureReason: null,
   };
 }

@@ -32,7 +32,8 @@ export const checkoutRequestSchema = z
       .array(orderRequest)
       .min(1, 'must hold at least one order')
       .max(MAX_ORDERS_PER_CHECKOUT, `must hold at most ${MAX_ORDERS_PER_CHECKOUT} orders`),
-    capture: z.literal('automatic').default('automatic'),
+    capture: z.enum(['automatic', 'manual'], 'must be "automatic" or "manual"').default('automatic'),
+    allowPartial: z.boolean('must be true or false').default(false),
   })
   .superRefine((request, ctx) => {
     const seen = new Set<string>();

@@ -49,3 +49,25 @@ export function captureTransaction(order: {
     ],
   };
 }
+
+/**
+ * A refund reverses (part of) a capture: the platform no longer owes the seller the amount (debit seller
+ * payable), and the money goes back out through the PSP (credit PSP clearing).
+ */
+export function refundTransaction(refund: {
+  refundId: string;
+  paymentOrderId: string;
+  sellerId: string;
+  amount: number;
+  currency: Currency;
+}): LedgerTransaction {
+  return {
+    paymentOrderId: refund.paymentOrderId,
+    step: `refund:${refund.refundId}`,
+    description: `refund ${refund.refundId} of payment order ${refund.paymentOrderId}`,
+    entries: [
+      { account: sellerPayableAccount(refund.sellerId, refund.currency), direction: 'debit', amount: refund.amount },
+      { account: pspClearingAccount(refund.currency), direction: 'credit', amount: refund.amount },
+    ],
+  };
+}

@@ -1,6 +1,6 @@
 /**
  * Statuses and the only transitions allowed between them. Activities check a transition here before they
- * write it.
+ * write it, and the database refuses any other (status_transitions, kept equal to these tables by a test).
  */
 
 export const CHECKOUT_STATUSES = [
@@ -39,7 +39,8 @@ const checkoutTransitions: Record<CheckoutStatus, readonly CheckoutStatus[]> = {
 };
 
 const paymentOrderTransitions: Record<PaymentOrderStatus, readonly PaymentOrderStatus[]> = {
-  PENDING: ['AUTHORIZED', 'FAILED', 'CANCELED'],
+  // PENDING -> VOIDED: an authorization whose answer was lost, found at the PSP afterwards and released.
+  PENDING: ['AUTHORIZED', 'FAILED', 'CANCELED', 'VOIDED'],
   AUTHORIZED: ['SUCCEEDED', 'VOIDED', 'FAILED'],
   SUCCEEDED: ['PARTIALLY_REFUNDED', 'REFUNDED'],
   FAILED: [],
@@ -48,6 +49,28 @@ const paymentOrderTransitions: Record<PaymentOrderStatus, readonly PaymentOrderS
   PARTIALLY_REFUNDED: ['PARTIALLY_REFUNDED', 'REFUNDED'],
   REFUNDED: [],
 };
+
+export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const;
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+const refundTransitions: Record<RefundStatus, readonly RefundStatus[]> = {
+  PENDING: ['SUCCEEDED', 'FAILED'],
+  SUCCEEDED: [],
+  FAILED: [],
+};
+
+export function canTransitionRefund(from: RefundStatus, to: RefundStatus): boolean {
+  return refundTransitions[from].includes(to);
+}
+
+export type StatusEntity = 'checkout' | 'payment_order' | 'refund';
+
+/** Every allowed (from, to) pair of an entity, as the database's status_transitions table holds them. */
+export function allowedTransitions(entity: StatusEntity): Array<[string, string]> {
+  const table: Record<string, readonly string[]> =
+    entity === 'checkout' ? checkoutTransitions : entity === 'payment_order' ? paymentOrderTransitions : refundTransitions;
+  return Object.entries(table).flatMap(([from, tos]) => tos.map((to): [string, string] => [from, to]));
+}
 
 export function isTerminalCheckoutStatus(status: CheckoutStatus): boolean {
   return checkoutTransitions[status].length === 0;

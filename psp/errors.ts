@@ -3,12 +3,31 @@
  * workflows list the final ones in nonRetryableErrorTypes.
  */
 
-/** The PSP could not be reached or answered with a temporary error; the same call may be repeated. */
+/** The PSP did not process the request (unreachable, rate-limited, 5xx before processing): repeat it. */
 export class PspTransientError extends Error {
   override name = 'PspTransientError';
 }
 
-/** The request itself is wrong (unknown payment, amount over what is capturable...); repeating cannot help. */
+/**
+ * The request may or may not have been processed (a timeout or a dropped connection after sending). Safe
+ * to repeat only with the same idempotency key, which every Settle call carries.
+ */
+export class PspUnknownOutcomeError extends Error {
+  override name = 'PspUnknownOutcomeError';
+}
+
+/** The PSP refused the payment (a card decline, an expired authorization). Final. */
+export class PspDeclinedError extends Error {
+  override name = 'PspDeclinedError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The request itself is wrong (unknown payment method, amount above what is capturable). Final. */
 export class PspInvalidRequestError extends Error {
   override name = 'PspInvalidRequestError';
   constructor(
@@ -19,4 +38,7 @@ export class PspInvalidRequestError extends Error {
   }
 }
 
-export const FINAL_PSP_ERRORS = ['PspInvalidRequestError'];
+/** A final answer from the PSP: the request will not succeed however often it is repeated. */
+export function isFinalPspError(error: unknown): error is PspDeclinedError | PspInvalidRequestError {
+  return error instanceof PspDeclinedError || error instanceof PspInvalidRequestError;
+}

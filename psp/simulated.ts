@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { PspInvalidRequestError } from './errors';
+import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
 import type {
   AuthorizeRequest,
   AuthorizeResult,
   CaptureRequest,
   CaptureResult,
   Psp,
+  PspPayment,
   RefundRequest,
   RefundResult,
   VoidRequest,
@@ -46,6 +47,21 @@ export interface SimulatedPspOptions {
   seed?: string;
 }
 
+export type PspOperation = 'authorize' | 'capture' | 'void' | 'refund';
+
+/** What the simulator can be told to do to one operation, for one payment order or one payment method. */
+export type SimulatedFault =
+  /** Authorize answers declined; capture and refund fail with a decline. */
+  | { kind: 'decline'; code: string; message?: string }
+  /** Fail before processing, the first `times` attempts (per payment order). */
+  | { kind: 'transient'; times: number }
+  /** Process the request, then lose the answer, the first `times` attempts (per payment order). */
+  | { kind: 'timeoutAfterCommit'; times: number }
+  /** Answer after this long. */
+  | { kind: 'slow'; ms: number };
+
+export type FaultTarget = { operation: PspOperation } & ({ paymentOrderId: string } | { paymentMethod: string });
+
 export interface SimulatedCharge {
   pspReference: string;
   paymentOrderId: string;
@@ -65,6 +81,9 @@ type Tx = pg.PoolClient;
 export class SimulatedPsp implements Psp {
   private readonly latencyMs: number;
   private readonly seed: string;
+  private readonly faults = new Map<string, SimulatedFault>();
+  /** Attempts seen per (fault, payment order), for faults that last a number of attempts. */
+  private readonly attempts = new Map<string, number>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -74,10 +93,19 @@ export class SimulatedPsp implements Psp {
     this.seed = options.seed ?? 'settle';
   }
 
+  /** From now on, the target operation meets this fault (replacing any fault set before for it). */
+  inject(target: FaultTarget, fault: SimulatedFault): void {
+    this.faults.set(faultKey(target), fault);
+  }
+
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
-    return this.once(request.idempotencyKey, async (tx): Promise<AuthorizeResult> => {
+    const payment = { paymentOrderId: request.paymentOrderId, paymentMethod: request.paymentMethod };
+    return this.call('authorize', payment, request.idempotencyKey, async (tx, fault): Promise<AuthorizeResult> => {
       const pspReference = this.reference('pi_sim_', request.idempotencyKey);
-      const decline = DECLINING_PAYMENT_METHODS[request.paymentMethod];
+      const decline =
+        fault?.kind === 'decline'
+          ? { code: fault.code, message: fault.message ?? 'Your card was declined.' }
+          : DECLINING_PAYMENT_METHODS[request.paymentMethod];
       if (!decline && !SUCCEEDING_PAYMENT_METHODS.has(request.paymentMethod)) {
         throw new PspInvalidRequestError('resource_missing', `No such PaymentMethod: '${request.paymentMethod}'`);
       }
@@ -100,9 +128,10 @@ export class SimulatedPsp implements Psp {
     });
   }
 
-  capture(request: CaptureRequest): Promise<CaptureResult> {
-    return this.once(request.idempotencyKey, async (tx) => {
+  async capture(request: CaptureRequest): Promise<CaptureResult> {
+    return this.call('capture', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx, fault) => {
       const payment = await this.lockPayment(tx, request.pspReference);
+      if (fault?.kind === 'decline') throw new PspDeclinedError(fault.code, fault.message ?? 'The capture was declined.');
       if (payment.status !== 'requires_capture') {
         throw new PspInvalidRequestError('payment_intent_unexpected_state', `payment ${payment.id} is ${payment.status}, not capturable`);
       }
@@ -117,8 +146,8 @@ export class SimulatedPsp implements Psp {
     });
   }
 
-  void(request: VoidRequest): Promise<void> {
-    return this.once(request.idempotencyKey, async (tx) => {
+  async void(request: VoidRequest): Promise<void> {
+    return this.call('void', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx) => {
       const payment = await this.lockPayment(tx, request.pspReference);
       if (payment.status !== 'requires_capture') {
         throw new PspInvalidRequestError('payment_intent_unexpected_state', `payment ${payment.id} is ${payment.status}, cannot be voided`);
@@ -127,9 +156,10 @@ export class SimulatedPsp implements Psp {
     });
   }
 
-  refund(request: RefundRequest): Promise<RefundResult> {
-    return this.once(request.idempotencyKey, async (tx) => {
+  async refund(request: RefundRequest): Promise<RefundResult> {
+    return this.call('refund', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx, fault) => {
       const payment = await this.lockPayment(tx, request.pspReference);
+      if (fault?.kind === 'decline') throw new PspDeclinedError(fault.code, fault.message ?? 'The refund was declined.');
       const refundable = Number(payment.amount_captured) - Number(payment.amount_refunded);
       if (payment.status !== 'succeeded') {
         throw new PspInvalidRequestError('charge_not_refundable', `payment ${payment.id} is ${payment.status}, nothing to refund`);
@@ -151,6 +181,18 @@ export class SimulatedPsp implements Psp {
     });
   }
 
+  async findPayment(paymentOrderId: string): Promise<PspPayment | null> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    const { rows } = await this.pool.query<{ id: string; status: SimulatedCharge['status'] }>(
+      'SELECT id, status FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at DESC LIMIT 1',
+      [paymentOrderId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const status = ({ requires_capture: 'authorized', succeeded: 'captured', canceled: 'canceled', declined: 'declined' } as const)[row.status];
+    return { pspReference: row.id, status };
+  }
+
   /** The PSP's own record of every payment it made for one payment order: at most one, ever. */
   async chargesFor(paymentOrderId: string): Promise<SimulatedCharge[]> {
     const { rows } = await this.pool.query(
@@ -169,13 +211,50 @@ export class SimulatedPsp implements Psp {
     }));
   }
 
+  /** One PSP call: network latency, then the fault planned for it (if any) around the idempotent operation. */
+  private async call<T>(
+    operation: PspOperation,
+    payment: { paymentOrderId: string; paymentMethod: string },
+    idempotencyKey: string,
+    run: (tx: Tx, fault: SimulatedFault | undefined) => Promise<T>,
+  ): Promise<T> {
+    const key = [faultKey({ operation, paymentOrderId: payment.paymentOrderId }), faultKey({ operation, paymentMethod: payment.paymentMethod })].find(
+      (k) => this.faults.has(k),
+    );
+    const fault = key ? this.faults.get(key) : undefined;
+    const attempt = key ? this.countAttempt(`${key}|${payment.paymentOrderId}`) : 0;
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    if (fault?.kind === 'slow') await sleep(fault.ms);
+    if (fault?.kind === 'transient' && attempt <= fault.times) {
+      throw new PspTransientError(`simulated PSP unavailable (attempt ${attempt} of ${fault.times} failing)`);
+    }
+    const result = await this.once(idempotencyKey, (tx) => run(tx, fault));
+    if (fault?.kind === 'timeoutAfterCommit' && attempt <= fault.times) {
+      throw new PspUnknownOutcomeError(`simulated timeout after the PSP processed ${operation} (attempt ${attempt})`);
+    }
+    return result;
+  }
+
+  private countAttempt(key: string): number {
+    const attempt = (this.attempts.get(key) ?? 0) + 1;
+    this.attempts.set(key, attempt);
+    return attempt;
+  }
+
+  private async paymentOf(pspReference: string): Promise<{ paymentOrderId: string; paymentMethod: string }> {
+    const { rows } = await this.pool.query('SELECT payment_order_id, payment_method FROM psp_simulator_payments WHERE id = $1', [
+      pspReference,
+    ]);
+    if (!rows[0]) throw new PspInvalidRequestError('resource_missing', `No such payment: '${pspReference}'`);
+    return { paymentOrderId: rows[0].payment_order_id, paymentMethod: rows[0].payment_method };
+  }
+
   /**
    * Runs an operation at most once per idempotency key: concurrent callers with one key queue on a lock,
    * and every caller after the first gets the first answer. Errors are not stored, as Stripe does not store
    * answers to requests that changed nothing.
    */
   private async once<T>(idempotencyKey: string, operation: (tx: Tx) => Promise<T>): Promise<T> {
-    if (this.latencyMs > 0) await sleep(this.latencyMs);
     const tx = await this.pool.connect();
     try {
       await tx.query('BEGIN');
@@ -211,4 +290,8 @@ export class SimulatedPsp implements Psp {
   private reference(prefix: string, idempotencyKey: string): string {
     return prefix + createHash('sha256').update(`${this.seed}:${idempotencyKey}`).digest('hex').slice(0, 24);
   }
+}
+
+function faultKey(target: FaultTarget): string {
+  return 'paymentOrderId' in target ? `${target.operation}|order:${target.paymentOrderId}` : `${target.operation}|pm:${target.paymentMethod}`;
 }

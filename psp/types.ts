@@ -11,6 +11,16 @@ export interface Psp {
   /** Releases an authorization that was never captured. */
   void(request: VoidRequest): Promise<void>;
   refund(request: RefundRequest): Promise<RefundResult>;
+  /**
+   * The payment the PSP holds for a payment order, if any. How an authorization whose answer was lost
+   * (or whose retries were abandoned) is found afterwards, so that its hold can be released.
+   */
+  findPayment(paymentOrderId: string): Promise<PspPayment | null>;
+}
+
+export interface PspPayment {
+  pspReference: string;
+  status: 'authorized' | 'captured' | 'canceled' | 'declined';
 }
 
 export interface AuthorizeRequest {

@@ -24,6 +24,8 @@ async function recordedCheckout(amounts: number[]): Promise<CheckoutInput> {
     customerId: uniqueId('cus'),
     currency: USD,
     capture: 'automatic',
+    allowPartial: false,
+    authorizationWindowMs: 60_000,
     orders: amounts.map((amount) => ({
       paymentOrderId: `po_${randomBytes(16).toString('hex')}`,
       checkoutId,

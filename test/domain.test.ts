@@ -48,13 +48,20 @@ describe('ids', () => {
 });
 
 describe('the checkout request schema', () => {
-  it('normalizes the currency and fills in the capture mode', () => {
+  it('normalizes the currency and fills in the capture mode and atomicity', () => {
     const parsed = checkoutRequestSchema.parse({
       customerId: 'c1',
       currency: 'eur',
       paymentMethod: 'pm_card_visa',
       orders: [{ sellerId: 's1', amount: 1 }],
     });
-    expect(parsed).toEqual({ customerId: 'c1', currency: 'EUR', paymentMethod: 'pm_card_visa', orders: [{ sellerId: 's1', amount: 1 }], capture: 'automatic' });
+    expect(parsed).toEqual({
+      customerId: 'c1',
+      currency: 'EUR',
+      paymentMethod: 'pm_card_visa',
+      orders: [{ sellerId: 's1', amount: 1 }],
+      capture: 'automatic',
+      allowPartial: false,
+    });
   });
 });

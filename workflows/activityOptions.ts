@@ -1,32 +1,27 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
+/** Final answers: the PSP refused, or the status rules forbid the write. Retrying cannot change them. */
+const FINAL = ['PspDeclinedError', 'PspInvalidRequestError', 'IllegalTransitionError'];
+
 /**
- * Calls to the PSP retry with exponential backoff, but only until a deadline: a PSP that stays down must
- * end in a decision (void, fail), not in a checkout that waits forever. The names listed are final
- * failures (the error class name is the failure type).
+ * Authorize and capture retry with exponential backoff until a deadline: a PSP that stays down must end
+ * in a decision (release the hold, fail the order), not in a checkout that waits forever. What the lost
+ * attempts did is then asked of the PSP itself (releaseUnconfirmedAuthorization, resolveUnconfirmedCapture).
  */
-export const psp = proxyActivities<Activities>({
+export const beforeDeadline = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   scheduleToCloseTimeout: '10m',
-  retry: {
-    initialInterval: '500ms',
-    backoffCoefficient: 2,
-    maximumInterval: '30s',
-    nonRetryableErrorTypes: ['PspInvalidRequestError', 'IllegalTransitionError'],
-  },
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: FINAL },
+  // A release that arrives while an authorization is in flight waits for that attempt's real answer.
+  cancellationType: 'WAIT_CANCELLATION_COMPLETED',
 });
 
 /**
- * Bookkeeping (database writes) retries until it succeeds: once money has moved, the books must follow.
- * Only a write the status rules forbid is final.
+ * Everything else retries until it succeeds: database writes (once money moved, the books must follow),
+ * and the PSP calls that undo (void, refund), which are idempotent and must finish for the books to be right.
  */
-export const books = proxyActivities<Activities>({
+export const untilDone = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '200ms',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    nonRetryableErrorTypes: ['IllegalTransitionError'],
-  },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
 });

@@ -1,22 +1,51 @@
-import { condition, setHandler, startChild, upsertSearchAttributes, type ChildWorkflowHandle } from '@temporalio/workflow';
-import { pendingPaymentOrderView, type CheckoutInput, type CheckoutView } from '../domain/checkout';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import { pendingPaymentOrderView, type CheckoutInput, type CheckoutView, type PaymentOrderView } from '../domain/checkout';
+import { failureReason, type Failure } from '../domain/failures';
 import { paymentOrderWorkflowId } from '../domain/ids';
-import type { CheckoutStatus } from '../domain/status';
-import { books } from './activityOptions';
+import type { RefundReason } from '../domain/refund';
+import { isTerminalCheckoutStatus, type CheckoutStatus } from '../domain/status';
+import { untilDone } from './activityOptions';
 import {
   authorizationReportSignal,
+  cancelSignal,
+  cancelUpdate,
   captureSignal,
+  captureUpdate,
   checkoutStatusQuery,
   CheckoutStatusAttribute,
-  voidSignal,
+  NOT_CANCELABLE,
+  NOT_CAPTURABLE,
+  releaseSignal,
   type AuthorizationReport,
+  type CancelRequest,
 } from './definitions';
 import { paymentOrderWorkflow } from './paymentOrder';
+import { refundPaymentOrder } from './refund';
+
+type Child = ChildWorkflowHandle<typeof paymentOrderWorkflow>;
+
+const SIBLING_FAILED = (code: string): Failure => ({ code: 'sibling_failed', message: `another order of the checkout failed: ${code}` });
+const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
+const orderFailed = (paymentOrderId: string, what: string, code: string): Failure => ({
+  code,
+  message: `Payment order ${paymentOrderId} ${what}: ${failureReason(code)}`,
+});
 
 /**
- * A buyer's checkout across several sellers. Records the checkout, starts one payment order per seller in
- * parallel, and once every one has authorized tells each to capture. If any fails to authorize, the others
- * release their holds and the checkout fails: a decline costs a void, never a refund.
+ * A buyer's checkout across several sellers, as a saga. Records the checkout, starts one payment order per
+ * seller in parallel, and captures only once every one has authorized (or, with allowPartial, those that
+ * did). Whatever goes wrong, the undo is as cheap as the stage allows: orders not yet captured release their
+ * holds (no money moves); captured ones are refunded, wallet debited back, ledger reversed.
+ * A cancel (API, `cancel` signal, or Temporal's own cancellation) can arrive at any moment until the
+ * outcome is settled.
  */
 export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutView> {
   const view: CheckoutView = {
@@ -25,56 +54,152 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     customerId: input.customerId,
     currency: input.currency,
     totalAmount: input.orders.reduce((sum, order) => sum + order.amount, 0),
+    capture: input.capture,
+    allowPartial: input.allowPartial,
+    failureCode: null,
+    failureReason: null,
     orders: input.orders.map(pendingPaymentOrderView),
   };
+  const orderView = (paymentOrderId: string) => view.orders.find((order) => order.orderId === paymentOrderId)!;
   setHandler(checkoutStatusQuery, () => view);
+
+  /** Once the outcome is decided, a cancel or capture comes too late. */
+  let settled = false;
+  let cancelRequest: Failure | undefined;
+  let captureRequested = false;
+  const requestCancel = (reason?: string) => {
+    cancelRequest ??= { code: 'checkout_canceled', message: `Canceled: ${reason || 'no reason given'}` };
+  };
+  setHandler(cancelSignal, (request) => requestCancel(request?.reason));
+  setHandler(
+    cancelUpdate,
+    (request) => {
+      requestCancel(request?.reason);
+      return view;
+    },
+    {
+      validator: (_request: CancelRequest) => {
+        if (settled || isTerminalCheckoutStatus(view.status)) {
+          throw ApplicationFailure.create({ type: NOT_CANCELABLE, message: `the checkout is ${view.status} and can no longer be canceled` });
+        }
+      },
+    },
+  );
+  setHandler(captureSignal, () => {
+    captureRequested = true;
+  });
+  setHandler(
+    captureUpdate,
+    () => {
+      captureRequested = true;
+      return view;
+    },
+    {
+      validator: () => {
+        if (view.status !== 'REQUIRES_CAPTURE' || cancelRequest) {
+          throw ApplicationFailure.create({
+            type: NOT_CAPTURABLE,
+            message: `the checkout is ${view.status}${cancelRequest ? ' (canceling)' : ''}; only a manual-capture checkout waiting in REQUIRES_CAPTURE can be captured`,
+          });
+        }
+      },
+    },
+  );
+  CancellationScope.current().cancelRequested.catch(() => requestCancel('the checkout workflow was cancelled'));
 
   const reports = new Map<string, AuthorizationReport>();
   setHandler(authorizationReportSignal, (report) => {
     reports.set(report.paymentOrderId, report);
-    const order = view.orders.find((o) => o.orderId === report.paymentOrderId);
-    if (order) {
-      order.status = report.outcome === 'authorized' ? 'AUTHORIZED' : 'FAILED';
-      order.pspReference = report.pspReference;
-    }
+    const order = orderView(report.paymentOrderId);
+    order.status = report.outcome === 'authorized' ? 'AUTHORIZED' : 'FAILED';
+    order.pspReference = report.pspReference;
+    order.failureCode = report.failureCode ?? null;
   });
 
-  const setStatus = async (status: CheckoutStatus, failureReason: string | null = null) => {
-    await books.setCheckoutStatus(input.checkoutId, status, failureReason);
+  const setStatus = async (status: CheckoutStatus) => {
+    await untilDone.setCheckoutStatus(input.checkoutId, status);
     view.status = status;
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
   };
+  const finish = async (status: CheckoutStatus, failure?: Failure): Promise<CheckoutView> => {
+    settled = true;
+    const final = await untilDone.completeCheckout(input.checkoutId, status, failure);
+    Object.assign(view, final);
+    upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
+    return view;
+  };
 
-  await books.recordCheckout(input);
-  view.status = 'PROCESSING';
-  upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: 'PROCESSING' }]);
+  // Every step from here on runs to its end; a cancel is a decision taken at the next step.
+  return CancellationScope.nonCancellable(async () => {
+    await untilDone.recordCheckout(input);
+    view.status = 'PROCESSING';
+    upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: 'PROCESSING' }]);
+    if (cancelRequest) {
+      await untilDone.cancelPaymentOrders(input.orders.map((order) => order.paymentOrderId), cancelRequest);
+      return finish('CANCELED', cancelRequest);
+    }
 
-  const children: ChildWorkflowHandle<typeof paymentOrderWorkflow>[] = await Promise.all(
-    input.orders.map((order) =>
-      startChild(paymentOrderWorkflow, { workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [order] }),
-    ),
-  );
+    const children: Child[] = await Promise.all(
+      input.orders.map((order) => startChild(paymentOrderWorkflow, { workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [order] })),
+    );
+    /** Tells every order still holding (or still seeking) an authorization to let it go. */
+    const releaseAll = (failure: Failure) =>
+      Promise.all(
+        children
+          .filter((_, index) => reports.get(input.orders[index]!.paymentOrderId)?.outcome !== 'failed')
+          // An order that finished in the meantime holds nothing: the signal finding no workflow is fine.
+          .map((child) => child.signal(releaseSignal, failure).catch(() => undefined)),
+      );
+    const results = async (): Promise<PaymentOrderView[]> => {
+      const orders = await Promise.all(children.map((child) => child.result()));
+      for (const order of orders) Object.assign(orderView(order.orderId), order);
+      return orders;
+    };
 
-  await condition(() => reports.size === input.orders.length);
-  const failed = [...reports.values()].filter((report) => report.outcome === 'failed');
-  if (failed.length === 0) {
+    // Phase one: every order authorizes, unless the checkout is canceled first.
+    await condition(() => reports.size === children.length || cancelRequest !== undefined);
+    if (cancelRequest) {
+      await releaseAll(cancelRequest);
+      await results();
+      return finish('CANCELED', cancelRequest);
+    }
+    const declined = [...reports.values()].filter((report) => report.outcome === 'failed');
+    if (declined.length === children.length || (declined.length > 0 && !input.allowPartial)) {
+      const failure = orderFailed(declined[0]!.paymentOrderId, 'was declined', declined[0]!.failureCode ?? 'card_declined');
+      await releaseAll(SIBLING_FAILED(failure.code));
+      await results();
+      return finish('FAILED', failure);
+    }
+
+    if (input.capture === 'manual') {
+      await setStatus('REQUIRES_CAPTURE');
+      const decided = await condition(() => captureRequested || cancelRequest !== undefined, input.authorizationWindowMs);
+      if (!decided || cancelRequest) {
+        const failure = cancelRequest ?? AUTHORIZATION_EXPIRED;
+        await releaseAll(failure);
+        await results();
+        return finish('CANCELED', failure);
+      }
+    }
+
+    // Phase two: capture every authorized order.
     await setStatus('CAPTURING');
-    await Promise.all(children.map((child) => child.signal(captureSignal)));
-  } else {
     await Promise.all(
       children
         .filter((_, index) => reports.get(input.orders[index]!.paymentOrderId)?.outcome === 'authorized')
-        .map((child) => child.signal(voidSignal)),
+        .map((child) => child.signal(captureSignal)),
     );
-  }
+    const orders = await results();
+    const captured = orders.filter((order) => order.status === 'SUCCEEDED');
+    const captureFailed = orders.filter((order) => order.status === 'FAILED' && reports.get(order.orderId)?.outcome === 'authorized');
 
-  const results = await Promise.all(children.map((child) => child.result()));
-  view.orders = results;
-  if (failed.length === 0 && results.every((order) => order.status === 'SUCCEEDED')) {
-    await setStatus('SUCCEEDED');
-  } else {
-    const reason = failed.map((report) => `payment order ${report.paymentOrderId} failed: ${report.failureCode}`).join('; ');
-    await setStatus('FAILED', reason || 'a payment order did not succeed');
-  }
-  return view;
+    const firstCaptureFailure = captureFailed[0] && orderFailed(captureFailed[0].orderId, 'could not be captured', captureFailed[0].failureCode ?? 'capture_failed');
+    if (cancelRequest || (firstCaptureFailure && !input.allowPartial) || captured.length === 0) {
+      settled = true;
+      const reason: RefundReason = cancelRequest ? 'checkout_canceled' : 'sibling_failed';
+      await Promise.all(captured.map((order) => refundPaymentOrder(order.orderId, reason)));
+      return finish(cancelRequest ? 'CANCELED' : 'FAILED', cancelRequest ?? firstCaptureFailure);
+    }
+    return captured.length === orders.length ? finish('SUCCEEDED') : finish('PARTIALLY_SUCCEEDED');
+  });
 }

@@ -1,8 +1,9 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CheckoutView, PaymentOrderView } from '../domain/checkout';
+import type { Failure } from '../domain/failures';
 
-/** Signals, queries and search attributes shared by the workflows, the API and the Temporal CLI. */
+/** Signals, queries, updates and search attributes shared by the workflows, the API and the Temporal CLI. */
 
 export const checkoutStatusQuery = defineQuery<CheckoutView>('status');
 export const paymentOrderStatusQuery = defineQuery<PaymentOrderView>('status');
@@ -17,9 +18,26 @@ export interface AuthorizationReport {
 /** A payment order tells its checkout how its authorization went. */
 export const authorizationReportSignal = defineSignal<[AuthorizationReport]>('authorizationReport');
 
-/** The checkout tells an authorized payment order to capture, or to release its hold. */
+/** To a payment order: capture now. To a manual-capture checkout: capture (`temporal workflow signal --name capture`). */
 export const captureSignal = defineSignal('capture');
-export const voidSignal = defineSignal('void');
+
+/** To a payment order: release the hold (or give up authorizing), for the reason given. */
+export const releaseSignal = defineSignal<[Failure]>('release');
+
+export interface CancelRequest {
+  reason?: string;
+}
+
+/** To a checkout, from a shell: `temporal workflow signal --workflow-id checkout-<id> --name cancel --input '{"reason":"..."}'`. */
+export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
+
+/** The API's cancel and capture: an update, so a checkout that can no longer do it says so (409). */
+export const cancelUpdate = defineUpdate<CheckoutView, [CancelRequest]>('requestCancel');
+export const captureUpdate = defineUpdate<CheckoutView, []>('requestCapture');
+
+/** The failure types of a refused update, mapped to HTTP 409 by the API. */
+export const NOT_CANCELABLE = 'CheckoutNotCancelable';
+export const NOT_CAPTURABLE = 'CheckoutNotCapturable';
 
 export const CheckoutStatusAttribute = defineSearchAttributeKey('CheckoutStatus', 'KEYWORD');
 export const CustomerIdAttribute = defineSearchAttributeKey('CustomerId', 'KEYWORD');

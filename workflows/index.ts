@@ -1,2 +1,3 @@
 export { checkoutWorkflow } from './checkout';
 export { paymentOrderWorkflow } from './paymentOrder';
+export { refundWorkflow } from './refund';

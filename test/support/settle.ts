@@ -42,7 +42,7 @@ export interface TestResponse {
  * A whole Settle for one test file: its own worker on its own task queue, its own API on a free port, both
  * against the run's shared PostgreSQL and Temporal server.
  */
-export async function startSettle(options: { pspLatencyMs?: number } = {}): Promise<TestSettle> {
+export async function startSettle(options: { pspLatencyMs?: number; authorizationWindowMs?: number } = {}): Promise<TestSettle> {
   if (!runtimeInstalled) {
     // Quiet worker logs; failures still reach the test through results and assertions.
     Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } as never, shutdownSignals: [] });
@@ -67,7 +67,13 @@ export async function startSettle(options: { pspLatencyMs?: number } = {}): Prom
   });
   const running = worker.run();
 
-  const app = createApp({ pool, temporal, taskQueue, logger: pino({ level: 'silent' }) });
+  const app = createApp({
+    pool,
+    temporal,
+    taskQueue,
+    authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
+    logger: pino({ level: 'silent' }),
+  });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });

@@ -1,0 +1,39 @@
+import type { Currency } from './money';
+import type { RefundStatus } from './status';
+
+export const REFUND_ID_PREFIX = 're_';
+
+export type RefundReason = 'requested_by_customer' | 'sibling_failed' | 'checkout_canceled';
+
+/** What a refund workflow or a compensation works on. */
+export interface RefundInput {
+  refundId: string;
+  paymentOrderId: string;
+  checkoutId: string;
+  sellerId: string;
+  amount: number;
+  currency: Currency;
+  pspReference: string;
+}
+
+export interface RefundView {
+  refundId: string;
+  paymentOrderId: string;
+  checkoutId: string;
+  amount: number;
+  currency: Currency;
+  reason: RefundReason;
+  status: RefundStatus;
+  pspReference: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+}
+
+/** A compensation refunds a payment order at most once, so its id is a function of the order's. */
+export function compensationRefundId(paymentOrderId: string): string {
+  return `${REFUND_ID_PREFIX}comp_${paymentOrderId}`;
+}
+
+export function refundWorkflowId(refundId: string): string {
+  return `refund-${refundId}`;
+}
