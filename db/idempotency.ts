@@ -49,7 +49,7 @@ export async function lockIdempotencyKey<Req, Res>(
   key: string,
   requestHash: string,
 ): Promise<IdempotencyOutcome<Req, Res>> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${scope}\u0000${key}`]);
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${scope}\n${key}`]);
   const { rows } = await tx.query<{ request_hash: string; request: Req; response: Res }>(
     'SELECT request_hash, request, response FROM idempotency_keys WHERE scope = $1 AND key = $2',
     [scope, key],

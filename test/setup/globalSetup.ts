@@ -36,7 +36,11 @@ export default async function globalSetup(): Promise<void> {
       configured: process.env.TEMPORAL_CLI || undefined,
       toolsDir: path.resolve(__dirname, '..', '..', '.tools'),
       log,
-    }).then((cliPath) => startTemporalDevServer({ cliPath })),
+    }).then((cliPath) => {
+      // The cancel-from-a-shell test runs the real `temporal` command.
+      if (cliPath) process.env.SETTLE_TEST_TEMPORAL_CLI = cliPath;
+      return startTemporalDevServer({ cliPath });
+    }),
     writeWorkflowBundle(path.join(root, 'workflow-bundle.js')),
   ]);
 

@@ -37,3 +37,32 @@ export async function unbalancedTransactions(pool: Pool): Promise<number> {
       HAVING sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) <> 0) unbalanced`);
   return Number(rows[0].n);
 }
+
+export interface OrderBooks {
+  /** What the seller's wallet moved for this order, net. */
+  wallet: number;
+  /** What the ledger says the platform owes the seller for this order (credits minus debits of seller payable). */
+  payable: number;
+  captureTransactions: number;
+  refundTransactions: number;
+}
+
+export async function orderBooks(pool: Pool, paymentOrderId: string): Promise<OrderBooks> {
+  const { rows } = await pool.query(
+    `SELECT
+       (SELECT coalesce(sum(amount), 0) FROM wallet_movements WHERE payment_order_id = $1) AS wallet,
+       (SELECT coalesce(sum(CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END), 0)
+          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+         WHERE t.payment_order_id = $1 AND e.account_id LIKE 'seller_payable:%') AS payable,
+       (SELECT count(*) FROM ledger_transactions WHERE payment_order_id = $1 AND step = 'capture') AS captures,
+       (SELECT count(*) FROM ledger_transactions WHERE payment_order_id = $1 AND step LIKE 'refund:%') AS refunds`,
+    [paymentOrderId],
+  );
+  const row = rows[0];
+  return {
+    wallet: Number(row.wallet),
+    payable: Number(row.payable),
+    captureTransactions: Number(row.captures),
+    refundTransactions: Number(row.refunds),
+  };
+}

@@ -27,8 +27,12 @@ export interface TestSettle {
   /** POST a JSON body (or a raw string, sent as is). */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   get(path: string): Promise<TestResponse>;
+  /** Starts a checkout (USD, pm_card_visa and a fresh key unless overridden) and answers its id. */
+  createCheckout(body: Record<string, unknown>): Promise<string>;
   /** Waits for the checkout workflow to finish and answers its final view. */
   checkoutResult(checkoutId: string): Promise<CheckoutView>;
+  /** The checkout as the API answers it now. */
+  checkout(checkoutId: string): Promise<CheckoutView>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +76,7 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
     temporal,
     taskQueue,
     authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -104,6 +108,18 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
         body: typeof body === 'string' ? body : JSON.stringify(body),
       }),
     get: (path) => request(path, { method: 'GET' }),
+    async createCheckout(body) {
+      const created = await request('/v1/checkouts', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key') },
+        body: JSON.stringify({ customerId: uniqueId('cus'), currency: 'USD', paymentMethod: 'pm_card_visa', ...body }),
+      });
+      if (created.status !== 202) throw new Error(`checkout refused: ${created.status} ${JSON.stringify(created.body)}`);
+      return created.body.checkoutId;
+    },
+    async checkout(checkoutId) {
+      return (await request(`/v1/checkouts/${checkoutId}`, { method: 'GET' })).body;
+    },
     checkoutResult: (checkoutId) => temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result(),
     async stop() {
       await new Promise((resolve) => server.close(resolve));
@@ -119,4 +135,15 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
 /** Ids unique to one test, so tests share the database without seeing each other's rows. */
 export function uniqueId(prefix: string): string {
   return `${prefix}_${randomUUID().slice(0, 8)}`;
+}
+
+/** Polls until probe answers something truthy; fails, saying what it waited for, after timeoutMs. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
