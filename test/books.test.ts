@@ -5,6 +5,8 @@ import type { Currency } from '../domain/money';
 import { insertCheckout } from '../db/checkouts';
 import { migrate } from '../db/migrate';
 import { createPool, withTransaction, type Pool } from '../db/pool';
+import { transition } from '../db/transition';
+import { allowedTransitions, IllegalTransitionError } from '../domain/status';
 import { SimulatedPsp } from '../psp/simulated';
 import { ledgerPostings } from './support/books';
 import { uniqueId } from './support/settle';
@@ -137,5 +139,25 @@ describe('activities repeated by Temporal write once', () => {
     const { orders } = await recordedCheckout([100]);
     await expect(activities.recordCapture(orders[0]!)).rejects.toThrow(/cannot go from PENDING to SUCCEEDED/);
     expect(await ledgerPostings(pool, [orders[0]!.paymentOrderId])).toEqual([]);
+  });
+});
+
+describe('the database enforces the status rules', () => {
+  it('holds exactly the transitions of domain/status.ts', async () => {
+    for (const entity of ['checkout', 'payment_order', 'refund'] as const) {
+      const { rows } = await pool.query('SELECT from_status, to_status FROM status_transitions WHERE entity = $1', [entity]);
+      const inDatabase = rows.map((row) => `${row.from_status}->${row.to_status}`).sort();
+      expect(inDatabase).toEqual(allowedTransitions(entity).map(([from, to]) => `${from}->${to}`).sort());
+    }
+  });
+
+  it('refuses an illegal transition written directly, and writes no event for it', async () => {
+    const { checkoutId } = await recordedCheckout([100]);
+    await expect(pool.query(`UPDATE checkouts SET status = 'SUCCEEDED' WHERE id = $1`, [checkoutId])).rejects.toThrow(
+      /checkout .* cannot go from PROCESSING to SUCCEEDED/,
+    );
+    await expect(transition(pool, { entity: 'checkout', id: checkoutId, to: 'SUCCEEDED' })).rejects.toThrow(IllegalTransitionError);
+    const { rows } = await pool.query('SELECT type FROM events WHERE checkout_id = $1', [checkoutId]);
+    expect(rows.map((row) => row.type)).toEqual(['checkout.created']);
   });
 });

@@ -150,11 +150,15 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
           // An order that finished in the meantime holds nothing: the signal finding no workflow is fine.
           .map((child) => child.signal(releaseSignal, failure).catch(() => undefined)),
       );
-    const results = async (): Promise<PaymentOrderView[]> => {
-      const orders = await Promise.all(children.map((child) => child.result()));
-      for (const order of orders) Object.assign(orderView(order.orderId), order);
-      return orders;
-    };
+    /** Every order's outcome; the live view shows each as soon as it is known. */
+    const results = (): Promise<PaymentOrderView[]> =>
+      Promise.all(
+        children.map(async (child) => {
+          const order = await child.result();
+          Object.assign(orderView(order.orderId), order);
+          return order;
+        }),
+      );
 
     // Phase one: every order authorizes, unless the checkout is canceled first.
     await condition(() => reports.size === children.length || cancelRequest !== undefined);

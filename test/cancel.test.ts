@@ -1,0 +1,172 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { checkoutWorkflowId } from '../domain/ids';
+import { expectBooksAgree } from './support/agreement';
+import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+
+const run = promisify(execFile);
+
+let settle: TestSettle;
+let shortWindow: TestSettle;
+beforeAll(async () => {
+  [settle, shortWindow] = await Promise.all([startSettle(), startSettle({ authorizationWindowMs: 1500 })]);
+});
+afterAll(() => Promise.all([settle?.stop(), shortWindow?.stop()]));
+
+const twoOrders = () => [
+  { sellerId: uniqueId('seller'), amount: 1500 },
+  { sellerId: uniqueId('seller'), amount: 2500 },
+];
+
+async function cancel(checkoutId: string, reason = 'buyer changed their mind') {
+  return settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason });
+}
+
+async function checkoutEvents(checkoutId: string): Promise<string[]> {
+  const { rows } = await settle.pool.query('SELECT type FROM events WHERE checkout_id = $1 ORDER BY id', [checkoutId]);
+  return rows.map((row) => row.type);
+}
+
+/** A manual-capture checkout whose orders have all authorized and which waits for its capture. */
+async function authorizedCheckout(target: TestSettle = settle): Promise<string> {
+  const checkoutId = await target.createCheckout({ capture: 'manual', orders: twoOrders() });
+  await eventually('the checkout to wait for its capture', async () => (await target.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+  return checkoutId;
+}
+
+describe('cancel', () => {
+  it('before any order is authorized: nothing is held, every order is canceled', async () => {
+    // The PSP is down for this payment method: authorizations keep retrying until the cancel arrives.
+    settle.psp.inject({ operation: 'authorize', paymentMethod: 'pm_card_diners' }, { kind: 'transient', times: 1_000 });
+    const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_diners', orders: twoOrders() });
+    await eventually('the checkout to be authorizing', async () => (await settle.checkout(checkoutId)).status === 'PROCESSING');
+
+    const answer = await cancel(checkoutId);
+    expect(answer.status).toBe(202);
+    expect(answer.body).toMatchObject({ checkoutId, cancelRequested: true });
+
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result).toMatchObject({ status: 'CANCELED', failureCode: 'checkout_canceled', failureReason: 'Canceled: buyer changed their mind' });
+    expect(result.orders.map((o) => o.status)).toEqual(['CANCELED', 'CANCELED']);
+    for (const order of result.orders) expect(await settle.psp.chargesFor(order.orderId)).toEqual([]);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('after authorization: every hold is voided and no money moves', async () => {
+    const checkoutId = await authorizedCheckout();
+    expect((await cancel(checkoutId)).status).toBe(202);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('CANCELED');
+    expect(result.orders.map((o) => [o.status, o.failureCode])).toEqual([
+      ['VOIDED', 'checkout_canceled'],
+      ['VOIDED', 'checkout_canceled'],
+    ]);
+    for (const order of result.orders) {
+      expect(await settle.psp.chargesFor(order.orderId)).toEqual([expect.objectContaining({ status: 'canceled', amountCaptured: 0 })]);
+    }
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('after capture: captured orders are refunded, wallets debited back and the ledger reversed', async () => {
+    // One capture is slow, so the cancel lands while the checkout is capturing and another order is captured.
+    settle.psp.inject({ operation: 'capture', paymentMethod: 'pm_card_jcb' }, { kind: 'slow', ms: 1500 });
+    const [fast, slow] = twoOrders();
+    const checkoutId = await settle.createCheckout({ orders: [fast, { ...slow, paymentMethod: 'pm_card_jcb' }] });
+    await eventually('one order to be captured', async () => (await settle.checkout(checkoutId)).orders[0]!.status === 'SUCCEEDED');
+
+    expect((await cancel(checkoutId)).status).toBe(202);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('CANCELED');
+    expect(result.orders.map((o) => [o.status, o.refundedAmount, o.failureCode])).toEqual([
+      ['REFUNDED', 1500, 'checkout_canceled'],
+      ['REFUNDED', 2500, 'checkout_canceled'],
+    ]);
+    expect((await settle.get(`/v1/wallets/${fast!.sellerId}`)).body.balances).toEqual({ USD: 0 });
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('from a shell with the real temporal CLI', async () => {
+    const cli = process.env.SETTLE_TEST_TEMPORAL_CLI;
+    if (!cli) throw new Error('the test setup found no temporal CLI binary');
+    const checkoutId = await authorizedCheckout();
+    await run(cli, [
+      'workflow', 'signal',
+      '--address', process.env.SETTLE_TEST_TEMPORAL_ADDRESS!,
+      '--workflow-id', checkoutWorkflowId(checkoutId),
+      '--name', 'cancel',
+      '--input', '{"reason":"canceled from the shell"}',
+    ]);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result).toMatchObject({ status: 'CANCELED', failureReason: 'Canceled: canceled from the shell' });
+    expect(result.orders.map((o) => o.status)).toEqual(['VOIDED', 'VOIDED']);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('twice has the effect of once', async () => {
+    const checkoutId = await authorizedCheckout();
+    const [first, second] = await Promise.all([cancel(checkoutId, 'first'), cancel(checkoutId, 'second')]);
+    expect([first.status, second.status]).toEqual([202, 202]);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('CANCELED');
+    const again = await cancel(checkoutId);
+    expect(again.status).toBe(409);
+    const events = await checkoutEvents(checkoutId);
+    expect(events.filter((type) => type === 'checkout.canceled')).toHaveLength(1);
+    expect(events.filter((type) => type === 'payment_order.voided')).toHaveLength(2);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('of a finished checkout answers 409 and changes nothing', async () => {
+    const checkoutId = await settle.createCheckout({ orders: twoOrders() });
+    const before = await settle.checkoutResult(checkoutId);
+    const eventsBefore = await checkoutEvents(checkoutId);
+    const answer = await cancel(checkoutId);
+    expect(answer.status).toBe(409);
+    expect(answer.body.error).toMatchObject({ code: 'checkout_not_cancelable', message: expect.stringContaining('SUCCEEDED') });
+    expect(await settle.checkout(checkoutId)).toEqual(before);
+    expect(await checkoutEvents(checkoutId)).toEqual(eventsBefore);
+  });
+
+  it('of an unknown checkout answers 404', async () => {
+    const answer = await cancel(`chk_${'0'.repeat(32)}`);
+    expect(answer.status).toBe(404);
+  });
+});
+
+describe('manual capture', () => {
+  it('authorizes, waits for the capture call, then captures', async () => {
+    const checkoutId = await authorizedCheckout();
+    const waiting = await settle.checkout(checkoutId);
+    expect(waiting.orders.map((o) => o.status)).toEqual(['AUTHORIZED', 'AUTHORIZED']);
+    const answer = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
+    expect(answer.status).toBe(202);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.orders.map((o) => o.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+
+    const late = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('checkout_not_capturable');
+  });
+
+  it('refuses a capture call for a checkout that captures by itself', async () => {
+    settle.psp.inject({ operation: 'authorize', paymentMethod: 'pm_card_unionpay' }, { kind: 'slow', ms: 1000 });
+    const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_unionpay', orders: twoOrders() });
+    const answer = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
+    expect(answer.status).toBe(409);
+    expect(answer.body.error.code).toBe('checkout_not_capturable');
+    expect((await settle.checkoutResult(checkoutId)).status).toBe('SUCCEEDED');
+  });
+
+  it('voids every hold itself when the authorization window runs out', async () => {
+    const checkoutId = await authorizedCheckout(shortWindow);
+    const result = await shortWindow.checkoutResult(checkoutId);
+    expect(result).toMatchObject({ status: 'CANCELED', failureCode: 'authorization_expired' });
+    expect(result.orders.map((o) => [o.status, o.failureCode])).toEqual([
+      ['VOIDED', 'authorization_expired'],
+      ['VOIDED', 'authorization_expired'],
+    ]);
+    await expectBooksAgree(shortWindow.pool, shortWindow.psp, result);
+  });
+});
