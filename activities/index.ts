@@ -1,14 +1,12 @@
 import type { CheckoutInput, CheckoutView, PaymentOrderInput } from '../domain/checkout';
 import type { Failure } from '../domain/failures';
-import { captureTransaction, refundTransaction } from '../domain/ledger';
 import { compensationRefundId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import { findCheckoutView, insertCheckout, transitionCheckout } from '../db/checkouts';
-import { postLedgerTransaction } from '../db/ledger';
+import { moveSellerBalance } from '../db/books';
 import { cancelPendingPaymentOrders, transitionPaymentOrder } from '../db/paymentOrders';
 import { withTransaction, type Pool } from '../db/pool';
 import { reserveRefund, transitionRefund } from '../db/refunds';
-import { moveWallet } from '../db/wallets';
 import { isFinalPspError } from '../psp/errors';
 import { pspIdempotencyKey, type Psp } from '../psp/types';
 
@@ -132,14 +130,14 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     async recordCapture(order: PaymentOrderInput): Promise<void> {
       await withTransaction(pool, async (tx) => {
         if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED'))) return;
-        await moveWallet(tx, {
+        await moveSellerBalance(tx, {
           paymentOrderId: order.paymentOrderId,
           step: 'capture',
+          description: `capture of payment order ${order.paymentOrderId}`,
           sellerId: order.sellerId,
           currency: order.currency,
           amount: order.amount,
         });
-        await postLedgerTransaction(tx, captureTransaction(order));
       });
     },
 
@@ -184,14 +182,14 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           refunded: refund.amount,
           ...(reason === 'requested_by_customer' ? {} : { failure: { code: reason, message: `refunded: ${reason}` } }),
         });
-        await moveWallet(tx, {
+        await moveSellerBalance(tx, {
           paymentOrderId: refund.paymentOrderId,
           step: `refund:${refund.refundId}`,
+          description: `refund ${refund.refundId} of payment order ${refund.paymentOrderId}`,
           sellerId: refund.sellerId,
           currency: refund.currency,
           amount: -refund.amount,
         });
-        await postLedgerTransaction(tx, refundTransaction(refund));
       });
     },
 

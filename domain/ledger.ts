@@ -30,44 +30,29 @@ export interface LedgerTransaction {
 }
 
 /**
- * A capture: the PSP now owes the platform the amount (debit PSP clearing), and the platform owes it to
- * the seller (credit seller payable).
+ * Money moving between the PSP and a seller, on the platform's books. A positive amount is a capture: the PSP
+ * now owes the platform the money (debit PSP clearing) and the platform owes it to the seller (credit seller
+ * payable). A negative amount is a refund, the same entries reversed.
  */
-export function captureTransaction(order: {
+export function sellerPayableTransaction(movement: {
   paymentOrderId: string;
+  step: string;
+  description: string;
   sellerId: string;
-  amount: number;
   currency: Currency;
-}): LedgerTransaction {
-  return {
-    paymentOrderId: order.paymentOrderId,
-    step: 'capture',
-    description: `capture of payment order ${order.paymentOrderId}`,
-    entries: [
-      { account: pspClearingAccount(order.currency), direction: 'debit', amount: order.amount },
-      { account: sellerPayableAccount(order.sellerId, order.currency), direction: 'credit', amount: order.amount },
-    ],
-  };
-}
-
-/**
- * A refund reverses (part of) a capture: the platform no longer owes the seller the amount (debit seller
- * payable), and the money goes back out through the PSP (credit PSP clearing).
- */
-export function refundTransaction(refund: {
-  refundId: string;
-  paymentOrderId: string;
-  sellerId: string;
   amount: number;
-  currency: Currency;
 }): LedgerTransaction {
+  const amount = Math.abs(movement.amount);
+  const clearing = pspClearingAccount(movement.currency);
+  const payable = sellerPayableAccount(movement.sellerId, movement.currency);
+  const [debit, credit] = movement.amount > 0 ? [clearing, payable] : [payable, clearing];
   return {
-    paymentOrderId: refund.paymentOrderId,
-    step: `refund:${refund.refundId}`,
-    description: `refund ${refund.refundId} of payment order ${refund.paymentOrderId}`,
+    paymentOrderId: movement.paymentOrderId,
+    step: movement.step,
+    description: movement.description,
     entries: [
-      { account: sellerPayableAccount(refund.sellerId, refund.currency), direction: 'debit', amount: refund.amount },
-      { account: pspClearingAccount(refund.currency), direction: 'credit', amount: refund.amount },
+      { account: debit, direction: 'debit', amount },
+      { account: credit, direction: 'credit', amount },
     ],
   };
 }

@@ -79,7 +79,8 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     },
     {
       validator: (_request: CancelRequest) => {
-        if (settled || isTerminalCheckoutStatus(view.status)) {
+        // Cancelling a checkout that is already canceling is cancelling it once: accepted, no new effect.
+        if (isTerminalCheckoutStatus(view.status) || (settled && !cancelRequest)) {
           throw ApplicationFailure.create({ type: NOT_CANCELABLE, message: `the checkout is ${view.status} and can no longer be canceled` });
         }
       },
@@ -169,6 +170,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     }
     const declined = [...reports.values()].filter((report) => report.outcome === 'failed');
     if (declined.length === children.length || (declined.length > 0 && !input.allowPartial)) {
+      settled = true;
       const failure = orderFailed(declined[0]!.paymentOrderId, 'was declined', declined[0]!.failureCode ?? 'card_declined');
       await releaseAll(SIBLING_FAILED(failure.code));
       await results();
