@@ -102,6 +102,15 @@ describe('cancel', () => {
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
+  it("through Temporal's own workflow cancellation, compensating all the same", async () => {
+    const checkoutId = await authorizedCheckout();
+    await settle.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).cancel();
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result).toMatchObject({ status: 'CANCELED', failureCode: 'checkout_canceled' });
+    expect(result.orders.map((o) => o.status)).toEqual(['VOIDED', 'VOIDED']);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
   it('twice has the effect of once', async () => {
     const checkoutId = await authorizedCheckout();
     const [first, second] = await Promise.all([cancel(checkoutId, 'first'), cancel(checkoutId, 'second')]);
