@@ -9,7 +9,7 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
 
-const schema = z.object({
+const settings = z.object({
   PORT: port.default(3000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
@@ -20,7 +20,12 @@ const schema = z.object({
   EMBEDDED_PG_PORT: port.default(54329),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
-  PSP: z.enum(['simulated']).default('simulated'),
+  PSP: z.enum(['simulated', 'stripe']).default('simulated'),
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_test_..., sk_live_...)').optional(),
+  STRIPE_API_BASE: z
+    .url({ protocol: /^https?$/, error: 'must be a URL such as http://localhost:8420' })
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9_]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
   AUTHORIZATION_WINDOW_MS: positiveInt.default(7 * 24 * 60 * 60 * 1000),
   SIMULATED_PSP_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
@@ -28,6 +33,17 @@ const schema = z.object({
   DATABASE_POOL_SIZE: positiveInt.default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+const schema = settings.superRefine((env, ctx) => {
+  if (env.PSP !== 'stripe') return;
+  for (const name of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
+    if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when PSP=stripe' });
+  }
+});
+
+export type PspConfig =
+  | { kind: 'simulated'; latencyMs: number }
+  | { kind: 'stripe'; secretKey: string; webhookSecret: string; apiBase?: { protocol: 'http' | 'https'; host: string; port: number } };
 
 export interface Config {
   port: number;
@@ -43,10 +59,10 @@ export interface Config {
   };
   dataDir: string;
   embeddedPostgresPort: number;
-  psp: { kind: 'simulated'; latencyMs: number };
+  psp: PspConfig;
   authorizationWindowMs: number;
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
-  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  logLevel: z.infer<typeof settings>['LOG_LEVEL'];
 }
 
 export class ConfigError extends Error {
@@ -76,7 +92,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     dataDir: path.resolve(e.SETTLE_DATA_DIR),
     embeddedPostgresPort: e.EMBEDDED_PG_PORT,
-    psp: { kind: e.PSP, latencyMs: e.SIMULATED_PSP_LATENCY_MS },
+    psp:
+      e.PSP === 'stripe'
+        ? { kind: 'stripe', secretKey: e.STRIPE_SECRET_KEY!, webhookSecret: e.STRIPE_WEBHOOK_SECRET!, ...(e.STRIPE_API_BASE ? { apiBase: apiBase(e.STRIPE_API_BASE) } : {}) }
+        : { kind: 'simulated', latencyMs: e.SIMULATED_PSP_LATENCY_MS },
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -84,4 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function apiBase(url: string): { protocol: 'http' | 'https'; host: string; port: number } {
+  const parsed = new URL(url);
+  const protocol = parsed.protocol === 'https:' ? 'https' : 'http';
+  return { protocol, host: parsed.hostname, port: parsed.port ? Number(parsed.port) : protocol === 'https' ? 443 : 80 };
 }

@@ -17,7 +17,9 @@ export interface ActivityDeps {
 
 export type AuthorizationOutcome =
   | { outcome: 'authorized'; pspReference: string }
-  | { outcome: 'failed'; pspReference: string | null; failure: Failure };
+  | { outcome: 'failed'; pspReference: string | null; failure: Failure }
+  /** The PSP waits on the buyer or the bank; the workflow asks again when told something changed. */
+  | { outcome: 'pending'; pspReference: string };
 
 export type PspStepOutcome = { outcome: 'done' } | { outcome: 'failed'; failure: Failure };
 
@@ -68,7 +70,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     },
 
     async authorizePaymentOrder(order: PaymentOrderInput): Promise<AuthorizationOutcome> {
-      let outcome: AuthorizationOutcome;
+      let outcome: Exclude<AuthorizationOutcome, { outcome: 'pending' }>;
       try {
         const result = await psp.authorize({
           paymentOrderId: order.paymentOrderId,
@@ -77,6 +79,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           paymentMethod: order.paymentMethod,
           idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'authorize'),
         });
+        if (result.outcome === 'pending') return { outcome: 'pending', pspReference: result.pspReference };
         outcome =
           result.outcome === 'authorized'
             ? result
@@ -101,8 +104,8 @@ export function createActivities({ pool, psp }: ActivityDeps) {
         await transitionPaymentOrder(pool, order.paymentOrderId, 'CANCELED', { failure });
         return { status: 'CANCELED', pspReference: null };
       }
-      if (payment.status === 'authorized') await voidAtPsp(order.paymentOrderId, payment.pspReference);
-      const status = payment.status === 'declined' ? 'FAILED' : 'VOIDED';
+      if (payment.status === 'authorized' || payment.status === 'unconfirmed') await voidAtPsp(order.paymentOrderId, payment.pspReference);
+      const status = payment.status === 'declined' ? 'FAILED' : payment.status === 'unconfirmed' ? 'CANCELED' : 'VOIDED';
       await transitionPaymentOrder(pool, order.paymentOrderId, status, { pspReference: payment.pspReference, failure });
       return { status, pspReference: payment.pspReference };
     },

@@ -4,11 +4,14 @@ import { checkoutRoutes } from './checkouts';
 import { ApiError, errorHandler } from './errors';
 import { eventRoutes } from './events';
 import { paymentOrderRoutes } from './paymentOrders';
+import { webhookRoutes } from './webhooks';
 
 export function createApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Before the JSON parser: a webhook's signature is checked on the body exactly as it arrived.
+  app.use(webhookRoutes(ctx));
   // Not strict: a JSON body that is not an object (null, a number) reaches validation and is named there.
   app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'] }));
 

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pool';
+import type { StripeWebhooks } from './webhooks';
 
 /** What the HTTP layer needs: the database for reads and idempotency, Temporal to start and ask workflows. */
 export interface ApiContext {
@@ -10,4 +11,6 @@ export interface ApiContext {
   /** Manual capture: how long a checkout waits for its capture before it releases every hold. */
   authorizationWindowMs: number;
   logger: Logger;
+  /** With PSP=stripe: verifies and handles POST /webhooks/stripe. */
+  stripeWebhooks?: StripeWebhooks;
 }

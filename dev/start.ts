@@ -10,6 +10,7 @@ import { createApp } from '../api/app';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createPsp } from '../psp';
+import { createStripeClient } from '../psp/stripe';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { createSettleWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
@@ -94,6 +95,9 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       authorizationWindowMs: config.authorizationWindowMs,
       logger,
+      ...(config.psp.kind === 'stripe'
+        ? { stripeWebhooks: { stripe: createStripeClient(config.psp), secret: config.psp.webhookSecret } }
+        : {}),
     });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);

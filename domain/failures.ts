@@ -13,6 +13,7 @@ const reasons: Record<string, string> = {
   processing_error: 'The card issuer could not process the payment.',
   resource_missing: 'The payment method does not exist at the payment provider.',
   payment_intent_unexpected_state: 'The payment provider no longer holds this authorization.',
+  payment_not_completed: 'The buyer did not complete the payment (authentication or bank confirmation) in time.',
   psp_unavailable: 'The payment provider could not be reached in time; no money was taken.',
   sibling_failed: 'Reversed because another order of the same checkout did not succeed.',
   checkout_canceled: 'Reversed because the checkout was canceled.',

@@ -1,12 +1,15 @@
 import type pg from 'pg';
-import type { Config } from '../config';
+import type { PspConfig } from '../config';
 import { SimulatedPsp } from './simulated';
+import { createStripeClient, StripePsp } from './stripe';
 import type { Psp } from './types';
 
-/** The PSP named by configuration (PSP=simulated by default). */
-export function createPsp(config: Config['psp'], pool: pg.Pool): Psp {
+/** The PSP named by configuration (PSP=simulated by default, PSP=stripe in production). */
+export function createPsp(config: PspConfig, pool: pg.Pool): Psp {
   switch (config.kind) {
     case 'simulated':
       return new SimulatedPsp(pool, { latencyMs: config.latencyMs });
+    case 'stripe':
+      return new StripePsp(pool, createStripeClient(config));
   }
 }

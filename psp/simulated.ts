@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
@@ -93,6 +93,19 @@ export class SimulatedPsp implements Psp {
     this.seed = options.seed ?? 'settle';
   }
 
+  /**
+   * A new payment method that behaves like one of Stripe's test payment methods (as Stripe makes one from a
+   * test card number), so that a fault planned for it touches nobody else's payments.
+   */
+  async createPaymentMethod(behavesLike: string): Promise<string> {
+    if (!DECLINING_PAYMENT_METHODS[behavesLike] && !SUCCEEDING_PAYMENT_METHODS.has(behavesLike)) {
+      throw new PspInvalidRequestError('resource_missing', `no test payment method '${behavesLike}'`);
+    }
+    const id = `pm_sim_${randomBytes(12).toString('hex')}`;
+    await this.pool.query('INSERT INTO psp_simulator_payment_methods (id, behaves_like) VALUES ($1, $2)', [id, behavesLike]);
+    return id;
+  }
+
   /** From now on, the target operation meets this fault (replacing any fault set before for it). */
   inject(target: FaultTarget, fault: SimulatedFault): void {
     this.faults.set(faultKey(target), fault);
@@ -102,11 +115,12 @@ export class SimulatedPsp implements Psp {
     const payment = { paymentOrderId: request.paymentOrderId, paymentMethod: request.paymentMethod };
     return this.call('authorize', payment, request.idempotencyKey, async (tx, fault): Promise<AuthorizeResult> => {
       const pspReference = this.reference('pi_sim_', request.idempotencyKey);
+      const behavesLike = await this.behaviourOf(tx, request.paymentMethod);
       const decline =
         fault?.kind === 'decline'
           ? { code: fault.code, message: fault.message ?? 'Your card was declined.' }
-          : DECLINING_PAYMENT_METHODS[request.paymentMethod];
-      if (!decline && !SUCCEEDING_PAYMENT_METHODS.has(request.paymentMethod)) {
+          : DECLINING_PAYMENT_METHODS[behavesLike];
+      if (!decline && !SUCCEEDING_PAYMENT_METHODS.has(behavesLike)) {
         throw new PspInvalidRequestError('resource_missing', `No such PaymentMethod: '${request.paymentMethod}'`);
       }
       await tx.query(
@@ -279,6 +293,14 @@ export class SimulatedPsp implements Psp {
     } finally {
       tx.release();
     }
+  }
+
+  private async behaviourOf(tx: Tx, paymentMethod: string): Promise<string> {
+    if (!paymentMethod.startsWith('pm_sim_')) return paymentMethod;
+    const { rows } = await tx.query<{ behaves_like: string }>('SELECT behaves_like FROM psp_simulator_payment_methods WHERE id = $1', [
+      paymentMethod,
+    ]);
+    return rows[0]?.behaves_like ?? paymentMethod;
   }
 
   private async lockPayment(tx: Tx, pspReference: string) {

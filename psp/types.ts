@@ -20,7 +20,8 @@ export interface Psp {
 
 export interface PspPayment {
   pspReference: string;
-  status: 'authorized' | 'captured' | 'canceled' | 'declined';
+  /** unconfirmed: made but never confirmed (or waiting on the buyer), so no funds are held yet. */
+  status: 'unconfirmed' | 'authorized' | 'captured' | 'canceled' | 'declined';
 }
 
 export interface AuthorizeRequest {
@@ -33,7 +34,9 @@ export interface AuthorizeRequest {
 
 export type AuthorizeResult =
   | { outcome: 'authorized'; pspReference: string }
-  | { outcome: 'declined'; pspReference: string | null; declineCode: string; message: string };
+  | { outcome: 'declined'; pspReference: string | null; declineCode: string; message: string }
+  /** Waiting on the buyer (3-D Secure) or the bank; ask again when the PSP says something changed. */
+  | { outcome: 'pending'; pspReference: string; reason: 'requires_action' | 'processing' };
 
 export interface CaptureRequest {
   pspReference: string;

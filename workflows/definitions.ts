@@ -24,6 +24,13 @@ export const captureSignal = defineSignal('capture');
 /** To a payment order: release the hold (or give up authorizing), for the reason given. */
 export const releaseSignal = defineSignal<[Failure]>('release');
 
+/** To a payment order: the PSP reported a change (a webhook); look again. */
+export interface PspEvent {
+  eventId: string;
+  type: string;
+}
+export const pspEventSignal = defineSignal<[PspEvent]>('pspEvent');
+
 export interface CancelRequest {
   reason?: string;
 }

@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
@@ -14,11 +15,17 @@ import {
   authorizationReportSignal,
   captureSignal,
   paymentOrderStatusQuery,
+  pspEventSignal,
   releaseSignal,
   type AuthorizationReport,
 } from './definitions';
 
 const PSP_UNAVAILABLE: Failure = { code: 'psp_unavailable', message: 'the PSP did not answer before the deadline' };
+const NOT_COMPLETED: Failure = { code: 'payment_not_completed', message: 'the payment waited on the buyer or the bank for too long' };
+/** A payment waiting on the buyer or the bank is asked after again after these waits, unless a webhook comes first. */
+const FIRST_RECHECK_MS = 5_000;
+const LONGEST_RECHECK_MS = 10 * 60_000;
+const GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
 
 /**
  * One seller's share of a checkout. Phase one: authorize (a hold, no money moves) and report to the
@@ -37,6 +44,24 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     decision ??= failure;
   });
   const release = (): Failure | undefined => (typeof decision === 'object' ? decision : undefined);
+  let pspEvents = 0;
+  setHandler(pspEventSignal, () => {
+    pspEvents += 1;
+  });
+
+  /** Authorizes; a payment waiting on the buyer or bank is asked after on each webhook, or on a timer. */
+  const authorize = async () => {
+    let result = await beforeDeadline.authorizePaymentOrder(order);
+    const giveUpAt = Date.now() + GIVE_UP_AFTER_MS;
+    for (let wait = FIRST_RECHECK_MS; result.outcome === 'pending'; wait = Math.min(wait * 2, LONGEST_RECHECK_MS)) {
+      view.pspReference = result.pspReference;
+      if (Date.now() > giveUpAt) throw ApplicationFailure.create({ type: 'PaymentNotCompleted', message: NOT_COMPLETED.message });
+      const seen = pspEvents;
+      await condition(() => pspEvents > seen, wait);
+      result = await beforeDeadline.authorizePaymentOrder(order);
+    }
+    return result;
+  };
 
   const fail = (status: PaymentOrderView['status'], failure: Failure) => {
     view.status = status;
@@ -51,11 +76,12 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     void condition(() => release() !== undefined).then(() => authorizing.cancel());
     let authorization;
     try {
-      authorization = await authorizing.run(() => beforeDeadline.authorizePaymentOrder(order));
+      authorization = await authorizing.run(authorize);
     } catch (error) {
-      if (!isCancellation(error) && !(error instanceof ActivityFailure)) throw error;
-      // Released while authorizing, or the PSP stayed unreachable: whatever the lost attempts did, undo it.
-      const failure = release() ?? PSP_UNAVAILABLE;
+      const gaveUp = error instanceof ApplicationFailure && error.type === 'PaymentNotCompleted';
+      if (!isCancellation(error) && !(error instanceof ActivityFailure) && !gaveUp) throw error;
+      // Released while authorizing, the PSP stayed unreachable, or the buyer never finished: undo whatever was done.
+      const failure = release() ?? (gaveUp ? NOT_COMPLETED : PSP_UNAVAILABLE);
       const resolution = await untilDone.releaseUnconfirmedAuthorization(order, failure);
       view.pspReference = resolution.pspReference;
       fail(resolution.status, failure);

@@ -1,0 +1,58 @@
+import express, { Router } from 'express';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type Stripe from 'stripe';
+import { isPaymentOrderId, paymentOrderWorkflowId } from '../domain/ids';
+import { withTransaction } from '../db/pool';
+import { recordWebhookEvent } from '../db/webhookEvents';
+import { pspEventSignal } from '../workflows/definitions';
+import type { ApiContext } from './context';
+import { ApiError } from './errors';
+
+export interface StripeWebhooks {
+  stripe: Stripe;
+  /** The endpoint's signing secret (whsec_...). */
+  secret: string;
+}
+
+/**
+ * Stripe's webhooks. The signature is checked on the raw body; an event seen before (by id) is acknowledged
+ * and ignored; a PaymentIntent event wakes the payment order waiting on it. The event is recorded in the
+ * same transaction that delivers the signal, so a signal that fails leaves the event unrecorded and
+ * Stripe's redelivery tries again.
+ */
+export function webhookRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  router.post('/webhooks/stripe', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+    const webhooks = ctx.stripeWebhooks;
+    if (!webhooks) throw new ApiError(404, 'not_found', 'Stripe webhooks are not enabled (set PSP=stripe)');
+    const signature = req.get('Stripe-Signature');
+    if (!signature) throw new ApiError(400, 'signature_missing', 'the Stripe-Signature header is required');
+    let event: Stripe.Event;
+    try {
+      event = webhooks.stripe.webhooks.constructEvent(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), signature, webhooks.secret);
+    } catch (error) {
+      throw new ApiError(400, 'signature_invalid', `the webhook signature does not verify: ${(error as Error).message}`);
+    }
+
+    const object = event.data.object as { id?: string; object?: string; metadata?: Record<string, string> };
+    const intentId = object.object === 'payment_intent' ? (object.id ?? null) : null;
+    const orderId = intentId ? (object.metadata?.payment_order_id ?? null) : null;
+    const paymentOrderId = orderId && isPaymentOrderId(orderId) ? orderId : null;
+    const fresh = await withTransaction(ctx.pool, async (tx) => {
+      if (!(await recordWebhookEvent(tx, { id: event.id, type: event.type, paymentIntentId: intentId, paymentOrderId }))) return false;
+      if (paymentOrderId) {
+        try {
+          await ctx.temporal.workflow
+            .getHandle(paymentOrderWorkflowId(paymentOrderId))
+            .signal(pspEventSignal, { eventId: event.id, type: event.type });
+        } catch (error) {
+          // The order has finished: nothing waits on this event.
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+        }
+      }
+      return true;
+    });
+    res.json({ received: true, duplicate: !fresh });
+  });
+  return router;
+}

@@ -1,0 +1,206 @@
+import type pg from 'pg';
+import Stripe from 'stripe';
+import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
+import type {
+  AuthorizeRequest,
+  AuthorizeResult,
+  CaptureRequest,
+  CaptureResult,
+  Psp,
+  PspPayment,
+  RefundRequest,
+  RefundResult,
+  VoidRequest,
+} from './types';
+
+export interface StripePspOptions {
+  secretKey: string;
+  /** A Stripe API stand-in instead of api.stripe.com (tests). */
+  apiBase?: { protocol: 'http' | 'https'; host: string; port: number };
+}
+
+/** Builds the `stripe` client the adapter and the webhook endpoint share. */
+export function createStripeClient(options: StripePspOptions): Stripe {
+  return new Stripe(options.secretKey, {
+    ...(options.apiBase ?? {}),
+    // Temporal retries, with the same idempotency key; a hidden retry inside the client would blur the
+    // difference between "not sent" and "answer lost" that the workflow acts on.
+    maxNetworkRetries: 0,
+    timeout: 20_000,
+  });
+}
+
+/**
+ * Maps a Stripe error to Settle's PSP outcome classes: card errors are declines (final), rate limits are
+ * transient, connection failures and 5xx may have been processed (unknown outcome, retried with the same
+ * idempotency key), invalid requests are final and name the problem.
+ */
+export function classifyStripeError(error: unknown): Error {
+  if (!(error instanceof Stripe.errors.StripeError)) return error as Error;
+  const message = `Stripe: ${error.message}`;
+  if (error instanceof Stripe.errors.StripeCardError) {
+    return new PspDeclinedError(error.decline_code ?? error.code ?? 'card_declined', error.message);
+  }
+  if (error instanceof Stripe.errors.StripeRateLimitError) return new PspTransientError(message);
+  if (error instanceof Stripe.errors.StripeConnectionError) return new PspUnknownOutcomeError(message);
+  if (error instanceof Stripe.errors.StripeAPIError || (error.statusCode ?? 0) >= 500) return new PspUnknownOutcomeError(message);
+  // A key that is wrong or lacks a permission is an operator's fix, not the buyer's decline: keep retrying.
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) {
+    return new PspTransientError(`${message} (check STRIPE_SECRET_KEY)`);
+  }
+  return new PspInvalidRequestError(error.code ?? 'invalid_request', message);
+}
+
+const paymentStatus: Record<Stripe.PaymentIntent.Status, PspPayment['status'] | undefined> = {
+  requires_capture: 'authorized',
+  succeeded: 'captured',
+  canceled: 'canceled',
+  requires_payment_method: 'declined',
+  requires_confirmation: 'unconfirmed',
+  requires_action: 'unconfirmed',
+  // The bank is deciding: funds may be held, so it is released like an authorization.
+  processing: 'authorized',
+};
+
+/**
+ * Stripe PaymentIntents with manual capture. Exactly once, even where idempotency keys are not honoured
+ * (a stand-in, or an answer lost on the way back): the intent's id is recorded before it is confirmed, and
+ * a retry continues with it; a capture, void or refund that was already done is recognised as done.
+ */
+export class StripePsp implements Psp {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly stripe: Stripe,
+  ) {}
+
+  async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
+    return this.classified(async () => {
+      let intent = await this.intentFor(request);
+      if (intent.status === 'requires_confirmation') {
+        try {
+          intent = await this.stripe.paymentIntents.confirm(intent.id, {}, { idempotencyKey: `${request.idempotencyKey}:confirm` });
+        } catch (error) {
+          if (!(error instanceof Stripe.errors.StripeCardError)) throw error;
+          return {
+            outcome: 'declined',
+            pspReference: intent.id,
+            declineCode: error.decline_code ?? error.code ?? 'card_declined',
+            message: error.message,
+          };
+        }
+      }
+      return authorization(intent);
+    });
+  }
+
+  async capture(request: CaptureRequest): Promise<CaptureResult> {
+    return this.classified(async () => {
+      try {
+        await this.stripe.paymentIntents.capture(request.pspReference, { amount_to_capture: request.amount }, { idempotencyKey: request.idempotencyKey });
+      } catch (error) {
+        if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+        // A capture repeated after its answer was lost: the intent already succeeded.
+        const intent = await this.stripe.paymentIntents.retrieve(request.pspReference);
+        if (intent.status !== 'succeeded') throw error;
+      }
+      return { pspReference: request.pspReference, amountCaptured: request.amount };
+    });
+  }
+
+  async void(request: VoidRequest): Promise<void> {
+    return this.classified(async () => {
+      try {
+        await this.stripe.paymentIntents.cancel(request.pspReference, {}, { idempotencyKey: request.idempotencyKey });
+      } catch (error) {
+        if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+        const intent = await this.stripe.paymentIntents.retrieve(request.pspReference);
+        if (intent.status !== 'canceled') throw error;
+      }
+    });
+  }
+
+  async refund(request: RefundRequest): Promise<RefundResult> {
+    return this.classified(async () => {
+      // A refund repeated after its answer was lost finds the first one by the key it carries.
+      const existing = await this.stripe.refunds.list({ payment_intent: request.pspReference, limit: 100 });
+      const done = existing.data.find((refund) => refund.metadata?.settle_idempotency_key === request.idempotencyKey);
+      if (done) return { refundReference: done.id };
+      const refund = await this.stripe.refunds.create(
+        { payment_intent: request.pspReference, amount: request.amount, metadata: { settle_idempotency_key: request.idempotencyKey } },
+        { idempotencyKey: request.idempotencyKey },
+      );
+      return { refundReference: refund.id };
+    });
+  }
+
+  async findPayment(paymentOrderId: string): Promise<PspPayment | null> {
+    const intentId = await this.recordedIntent(paymentOrderId);
+    if (!intentId) return null;
+    return this.classified(async () => {
+      const intent = await this.stripe.paymentIntents.retrieve(intentId);
+      const status = paymentStatus[intent.status] ?? 'authorized';
+      return { pspReference: intent.id, status };
+    });
+  }
+
+  /** The intent recorded for the order, or a new one, recorded before anything can confirm it. */
+  private async intentFor(request: AuthorizeRequest): Promise<Stripe.PaymentIntent> {
+    const recorded = await this.recordedIntent(request.paymentOrderId);
+    if (recorded) return this.stripe.paymentIntents.retrieve(recorded);
+    const intent = await this.stripe.paymentIntents.create(
+      {
+        amount: request.amount,
+        currency: request.currency.toLowerCase(),
+        payment_method: request.paymentMethod,
+        capture_method: 'manual',
+        metadata: { payment_order_id: request.paymentOrderId },
+      },
+      { idempotencyKey: `${request.idempotencyKey}:create` },
+    );
+    const { rows } = await this.pool.query<{ payment_intent_id: string }>(
+      `INSERT INTO stripe_payment_intents (payment_order_id, payment_intent_id) VALUES ($1, $2)
+       ON CONFLICT (payment_order_id) DO UPDATE SET payment_order_id = EXCLUDED.payment_order_id
+       RETURNING payment_intent_id`,
+      [request.paymentOrderId, intent.id],
+    );
+    // Another attempt recorded its intent first: continue with that one; this one is never confirmed.
+    return rows[0]!.payment_intent_id === intent.id ? intent : this.stripe.paymentIntents.retrieve(rows[0]!.payment_intent_id);
+  }
+
+  private async recordedIntent(paymentOrderId: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ payment_intent_id: string }>(
+      'SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1',
+      [paymentOrderId],
+    );
+    return rows[0]?.payment_intent_id;
+  }
+
+  private async classified<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw classifyStripeError(error);
+    }
+  }
+}
+
+function authorization(intent: Stripe.PaymentIntent): AuthorizeResult {
+  switch (intent.status) {
+    case 'requires_capture':
+    case 'succeeded':
+      return { outcome: 'authorized', pspReference: intent.id };
+    case 'requires_action':
+      return { outcome: 'pending', pspReference: intent.id, reason: 'requires_action' };
+    case 'processing':
+      return { outcome: 'pending', pspReference: intent.id, reason: 'processing' };
+    default: {
+      const error = intent.last_payment_error;
+      return {
+        outcome: 'declined',
+        pspReference: intent.id,
+        declineCode: error?.decline_code ?? error?.code ?? intent.status,
+        message: error?.message ?? `the payment is ${intent.status}`,
+      };
+    }
+  }
+}
