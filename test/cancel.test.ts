@@ -2,14 +2,16 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { checkoutWorkflowId } from '../domain/ids';
 import { expectBooksAgree } from './support/agreement';
+import { PSP_KINDS } from './support/psps';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 const run = promisify(execFile);
 
+describe.each(PSP_KINDS)('with PSP=%s', (kind) => {
 let settle: TestSettle;
 let shortWindow: TestSettle;
 beforeAll(async () => {
-  [settle, shortWindow] = await Promise.all([startSettle(), startSettle({ authorizationWindowMs: 1500 })]);
+  [settle, shortWindow] = await Promise.all([startSettle({ psp: kind }), startSettle({ psp: kind, authorizationWindowMs: 1500 })]);
 });
 afterAll(() => Promise.all([settle?.stop(), shortWindow?.stop()]));
 
@@ -37,8 +39,9 @@ async function authorizedCheckout(target: TestSettle = settle): Promise<string> 
 describe('cancel', () => {
   it('before any order is authorized: nothing is held, every order is canceled', async () => {
     // The PSP is down for this payment method: authorizations keep retrying until the cancel arrives.
-    settle.psp.inject({ operation: 'authorize', paymentMethod: 'pm_card_diners' }, { kind: 'transient', times: 1_000 });
-    const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_diners', orders: twoOrders() });
+    const down = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'authorize', paymentMethod: down }, { kind: 'transient', times: 1_000 });
+    const checkoutId = await settle.createCheckout({ paymentMethod: down, orders: twoOrders() });
     await eventually('the checkout to be authorizing', async () => (await settle.checkout(checkoutId)).status === 'PROCESSING');
 
     const answer = await cancel(checkoutId);
@@ -69,9 +72,10 @@ describe('cancel', () => {
 
   it('after capture: captured orders are refunded, wallets debited back and the ledger reversed', async () => {
     // One capture is slow, so the cancel lands while the checkout is capturing and another order is captured.
-    settle.psp.inject({ operation: 'capture', paymentMethod: 'pm_card_jcb' }, { kind: 'slow', ms: 1500 });
+    const slowToCapture = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'capture', paymentMethod: slowToCapture }, { kind: 'slow', ms: 1500 });
     const [fast, slow] = twoOrders();
-    const checkoutId = await settle.createCheckout({ orders: [fast, { ...slow, paymentMethod: 'pm_card_jcb' }] });
+    const checkoutId = await settle.createCheckout({ orders: [fast, { ...slow, paymentMethod: slowToCapture }] });
     await eventually('one order to be captured', async () => (await settle.checkout(checkoutId)).orders[0]!.status === 'SUCCEEDED');
 
     expect((await cancel(checkoutId)).status).toBe(202);
@@ -160,8 +164,9 @@ describe('manual capture', () => {
   });
 
   it('refuses a capture call for a checkout that captures by itself', async () => {
-    settle.psp.inject({ operation: 'authorize', paymentMethod: 'pm_card_unionpay' }, { kind: 'slow', ms: 1000 });
-    const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_unionpay', orders: twoOrders() });
+    const slowToAuthorize = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'authorize', paymentMethod: slowToAuthorize }, { kind: 'slow', ms: 1000 });
+    const checkoutId = await settle.createCheckout({ paymentMethod: slowToAuthorize, orders: twoOrders() });
     const answer = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
     expect(answer.status).toBe(409);
     expect(answer.body.error.code).toBe('checkout_not_capturable');
@@ -178,4 +183,5 @@ describe('manual capture', () => {
     ]);
     await expectBooksAgree(shortWindow.pool, shortWindow.psp, result);
   });
+});
 });

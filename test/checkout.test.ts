@@ -76,7 +76,7 @@ describe('a checkout across three sellers', () => {
     for (const [i, orderId] of orderIds.entries()) {
       const charges = await settle.psp.chargesFor(orderId);
       expect(charges).toHaveLength(1);
-      expect(charges[0]).toMatchObject({ status: 'succeeded', amountCaptured: amounts[i], currency: 'USD' });
+      expect(charges[0]).toMatchObject({ status: 'succeeded', amount: amounts[i], amountCaptured: amounts[i] });
     }
 
     // Temporal holds the checkout and one child workflow per order, found by their domain ids.

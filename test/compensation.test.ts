@@ -1,24 +1,29 @@
 import { expectBooksAgree } from './support/agreement';
 import { orderBooks } from './support/books';
+import { PSP_KINDS } from './support/psps';
 import { startSettle, uniqueId, type TestSettle } from './support/settle';
 
+const sellers = (n: number) => Array.from({ length: n }, () => uniqueId('seller'));
+
+describe.each(PSP_KINDS)('with PSP=%s', (kind) => {
 let settle: TestSettle;
 beforeAll(async () => {
-  settle = await startSettle();
+  settle = await startSettle({ psp: kind });
 });
 afterAll(() => settle?.stop());
-
-const sellers = (n: number) => Array.from({ length: n }, () => uniqueId('seller'));
+const card = (name: 'visa' | 'declines' = 'visa') => settle.psp.paymentMethod(name);
 
 describe('a checkout whose orders do not all go through', () => {
   it('refunds the orders already captured when a capture is declined, and fails (atomic by default)', async () => {
     const [a, b, c] = sellers(3);
-    settle.psp.inject({ operation: 'capture', paymentMethod: 'pm_card_mastercard' }, { kind: 'decline', code: 'expired_card' });
+    const [visa, failsAtCapture] = [await card(), await card()];
+    settle.psp.inject({ operation: 'capture', paymentMethod: failsAtCapture }, { kind: 'decline', code: 'expired_card' });
     const checkoutId = await settle.createCheckout({
+      paymentMethod: visa,
       orders: [
         { sellerId: a, amount: 1000 },
         { sellerId: b, amount: 2000 },
-        { sellerId: c, amount: 3000, paymentMethod: 'pm_card_mastercard' },
+        { sellerId: c, amount: 3000, paymentMethod: failsAtCapture },
       ],
     });
     const result = await settle.checkoutResult(checkoutId);
@@ -40,21 +45,23 @@ describe('a checkout whose orders do not all go through', () => {
 
   it('keeps the captured orders and ends PARTIALLY_SUCCEEDED when allowPartial is set', async () => {
     const [a, b, c] = sellers(3);
-    settle.psp.inject({ operation: 'capture', paymentMethod: 'pm_card_mastercard_debit' }, { kind: 'decline', code: 'card_declined' });
+    const [visa, declines, failsAtCapture] = [await card(), await card('declines'), await card()];
+    settle.psp.inject({ operation: 'capture', paymentMethod: failsAtCapture }, { kind: 'decline', code: 'insufficient_funds' });
     const checkoutId = await settle.createCheckout({
       allowPartial: true,
+      paymentMethod: visa,
       orders: [
         { sellerId: a, amount: 1000 },
-        { sellerId: b, amount: 2000, paymentMethod: 'pm_card_visa_chargeDeclinedInsufficientFunds' },
-        { sellerId: c, amount: 3000, paymentMethod: 'pm_card_mastercard_debit' },
+        { sellerId: b, amount: 2000, paymentMethod: declines },
+        { sellerId: c, amount: 3000, paymentMethod: failsAtCapture },
       ],
     });
     const result = await settle.checkoutResult(checkoutId);
     expect(result.status).toBe('PARTIALLY_SUCCEEDED');
     expect(result.orders.map((o) => [o.sellerId, o.status, o.failureCode])).toEqual([
       [a, 'SUCCEEDED', null],
-      [b, 'FAILED', 'insufficient_funds'],
-      [c, 'FAILED', 'card_declined'],
+      [b, 'FAILED', 'card_declined'],
+      [c, 'FAILED', 'insufficient_funds'],
     ]);
     expect((await settle.get(`/v1/wallets/${a}`)).body.balances).toEqual({ USD: 1000 });
     await expectBooksAgree(settle.pool, settle.psp, result);
@@ -62,29 +69,31 @@ describe('a checkout whose orders do not all go through', () => {
 
   it('fails when every order is declined, even with allowPartial', async () => {
     const result = await settle.checkoutResult(
-      await settle.createCheckout({ allowPartial: true, paymentMethod: 'pm_card_chargeCustomerFail', orders: [{ sellerId: uniqueId('s'), amount: 10 }] }),
+      await settle.createCheckout({ allowPartial: true, paymentMethod: await card('declines'), orders: [{ sellerId: uniqueId('s'), amount: 100 }] }),
     );
     expect(result).toMatchObject({ status: 'FAILED', failureCode: 'card_declined' });
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
   it('recovers from transient PSP errors by retrying, charging once', async () => {
+    const flaky = await card();
     for (const operation of ['authorize', 'capture'] as const) {
-      settle.psp.inject({ operation, paymentMethod: 'pm_card_amex' }, { kind: 'transient', times: 2 });
+      settle.psp.inject({ operation, paymentMethod: flaky }, { kind: 'transient', times: 2 });
     }
-    const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_amex', orders: [{ sellerId: uniqueId('s'), amount: 4200 }] });
+    const checkoutId = await settle.createCheckout({ paymentMethod: flaky, orders: [{ sellerId: uniqueId('s'), amount: 4200 }] });
     const result = await settle.checkoutResult(checkoutId);
     expect(result.status).toBe('SUCCEEDED');
     expect(await settle.psp.chargesFor(result.orders[0]!.orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 4200 })]);
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
-  it('charges once when the PSP processed a call but its answer was lost', async () => {
-    for (const operation of ['authorize', 'capture'] as const) {
-      settle.psp.inject({ operation, paymentMethod: 'pm_card_discover' }, { kind: 'timeoutAfterCommit', times: 1 });
+  it('charges and refunds once when the PSP processed a call but its answer was lost', async () => {
+    const lossy = await card();
+    for (const operation of ['authorize', 'capture', 'refund'] as const) {
+      settle.psp.inject({ operation, paymentMethod: lossy }, { kind: 'timeoutAfterCommit', times: 1 });
     }
     const checkoutId = await settle.createCheckout({
-      paymentMethod: 'pm_card_discover',
+      paymentMethod: lossy,
       orders: [
         { sellerId: uniqueId('s'), amount: 500 },
         { sellerId: uniqueId('s'), amount: 700 },
@@ -96,7 +105,12 @@ describe('a checkout whose orders do not all go through', () => {
       const charges = await settle.psp.chargesFor(order.orderId);
       expect(charges).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: order.amount })]);
     }
-    await expectBooksAgree(settle.pool, settle.psp, result);
+    // A refund whose answer is lost is retried, and still refunds once.
+    const refunded = result.orders[0]!;
+    const refund = await settle.post(`/v1/payment-orders/${refunded.orderId}/refunds`, {}, { 'Idempotency-Key': uniqueId('key') });
+    await settle.temporal.workflow.getHandle(`refund-${refund.body.refundId}`).result();
+    expect(await settle.psp.chargesFor(refunded.orderId)).toEqual([expect.objectContaining({ amountRefunded: refunded.amount })]);
+    await expectBooksAgree(settle.pool, settle.psp, await settle.checkout(checkoutId));
   });
 });
 
@@ -156,10 +170,11 @@ describe('refunds after success', () => {
 
   it('refuses to refund an order that was never captured', async () => {
     const result = await settle.checkoutResult(
-      await settle.createCheckout({ paymentMethod: 'pm_card_chargeCustomerFail', orders: [{ sellerId: uniqueId('s'), amount: 10 }] }),
+      await settle.createCheckout({ paymentMethod: await card('declines'), orders: [{ sellerId: uniqueId('s'), amount: 100 }] }),
     );
     const answer = await settle.post(`/v1/payment-orders/${result.orders[0]!.orderId}/refunds`, {}, { 'Idempotency-Key': uniqueId('key') });
     expect(answer.status).toBe(409);
     expect(answer.body.error.code).toBe('payment_order_not_refundable');
   });
+});
 });

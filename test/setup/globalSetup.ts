@@ -8,6 +8,7 @@ import { startEmbeddedPostgres } from '../../dev/postgres';
 import { resolveTemporalCli } from '../../dev/temporalCli';
 import { startTemporalDevServer } from '../../dev/temporalServer';
 import { writeWorkflowBundle } from '../../workers/bundle';
+import { startLocalstripe } from './localstripe';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -20,7 +21,8 @@ function freePort(): Promise<number> {
 }
 
 /**
- * Once per test run: a real PostgreSQL (migrated), a real Temporal dev server, and the workflow bundle.
+ * Once per test run: a real PostgreSQL (migrated), a real Temporal dev server, the Stripe API stand-in, and
+ * the workflow bundle.
  * Test files find them through the SETTLE_TEST_* variables and bring their own worker and task queue.
  */
 export default async function globalSetup(): Promise<void> {
@@ -28,20 +30,20 @@ export default async function globalSetup(): Promise<void> {
   await chmod(root, 0o755); // PostgreSQL runs as the 'postgres' user and must reach its data folder
   const log = (message: string) => process.stderr.write(`[test setup] ${message}\n`);
 
-  const [database, temporal, bundlePath] = await Promise.all([
+  const toolsDir = path.resolve(__dirname, '..', '..', '.tools');
+  const cli = resolveTemporalCli({ configured: process.env.TEMPORAL_CLI || undefined, toolsDir, log });
+  const [database, temporal, bundlePath, stripe] = await Promise.all([
     freePort().then((port) =>
       startEmbeddedPostgres({ dataDir: path.join(root, 'postgres'), port, database: 'settle_test', ephemeral: true }),
     ),
-    resolveTemporalCli({
-      configured: process.env.TEMPORAL_CLI || undefined,
-      toolsDir: path.resolve(__dirname, '..', '..', '.tools'),
-      log,
-    }).then((cliPath) => {
+    cli.then((cliPath) => {
       // The cancel-from-a-shell test runs the real `temporal` command.
       if (cliPath) process.env.SETTLE_TEST_TEMPORAL_CLI = cliPath;
       return startTemporalDevServer({ cliPath });
     }),
     writeWorkflowBundle(path.join(root, 'workflow-bundle.js')),
+    // After the CLI: both may install into the same virtualenv.
+    cli.then(() => freePort()).then((port) => startLocalstripe(toolsDir, port)),
   ]);
 
   const pool = createPool(database.url, 2);
@@ -51,7 +53,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.SETTLE_TEST_DATABASE_URL = database.url;
   process.env.SETTLE_TEST_TEMPORAL_ADDRESS = temporal.address;
   process.env.SETTLE_TEST_WORKFLOW_BUNDLE = bundlePath;
+  process.env.SETTLE_TEST_STRIPE_PORT = String(stripe.port);
   (globalThis as { __settleStop?: () => Promise<void> }).__settleStop = async () => {
+    await stripe.stop();
     await temporal.stop();
     await database.stop();
   };

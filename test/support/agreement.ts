@@ -1,5 +1,5 @@
 import type { CheckoutView } from '../../domain/checkout';
-import type { SimulatedPsp } from '../../psp/simulated';
+import type { TestPsp } from './psps';
 import type { Pool } from '../../db/pool';
 import { orderBooks, unbalancedTransactions } from './books';
 
@@ -8,7 +8,7 @@ import { orderBooks, unbalancedTransactions } from './books';
  * an order is captured at most once, every capture has its ledger transaction and wallet credit, every
  * refund its reversal, and what the seller is owed is exactly what was captured and not refunded.
  */
-export async function expectBooksAgree(pool: Pool, psp: SimulatedPsp, checkout: CheckoutView): Promise<void> {
+export async function expectBooksAgree(pool: Pool, psp: Pick<TestPsp, 'chargesFor'>, checkout: CheckoutView): Promise<void> {
   expect(await unbalancedTransactions(pool)).toBe(0);
   for (const order of checkout.orders) {
     const charges = await psp.chargesFor(order.orderId);

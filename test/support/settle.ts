@@ -7,8 +7,11 @@ import { createApp } from '../../api/app';
 import type { CheckoutView } from '../../domain/checkout';
 import { checkoutWorkflowId } from '../../domain/ids';
 import { createPool, type Pool } from '../../db/pool';
-import { SimulatedPsp } from '../../psp/simulated';
+import { createStripeClient } from '../../psp/stripe';
 import { createSettleWorker } from '../../workers/worker';
+import { createTestPsp, type PspKind, type TestPsp } from './psps';
+
+export const TEST_WEBHOOK_SECRET = 'whsec_settle_test';
 
 let runtimeInstalled = false;
 
@@ -21,7 +24,7 @@ function env(name: string): string {
 export interface TestSettle {
   baseUrl: string;
   pool: Pool;
-  psp: SimulatedPsp;
+  psp: TestPsp;
   temporal: Client;
   taskQueue: string;
   /** POST a JSON body (or a raw string, sent as is). */
@@ -46,14 +49,16 @@ export interface TestResponse {
  * A whole Settle for one test file: its own worker on its own task queue, its own API on a free port, both
  * against the run's shared PostgreSQL and Temporal server.
  */
-export async function startSettle(options: { pspLatencyMs?: number; authorizationWindowMs?: number } = {}): Promise<TestSettle> {
+export async function startSettle(
+  options: { psp?: PspKind; pspLatencyMs?: number; authorizationWindowMs?: number } = {},
+): Promise<TestSettle> {
   if (!runtimeInstalled) {
     // Quiet worker logs; failures still reach the test through results and assertions.
     Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } as never, shutdownSignals: [] });
     runtimeInstalled = true;
   }
   const pool = createPool(env('SETTLE_TEST_DATABASE_URL'), 10);
-  const psp = new SimulatedPsp(pool, { seed: randomUUID(), latencyMs: options.pspLatencyMs ?? 0 });
+  const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
   const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
   const taskQueue = `test-${randomUUID()}`;
   const nativeConnection = await NativeConnection.connect({ address });
@@ -65,7 +70,7 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
     namespace: 'default',
     taskQueue,
     pool,
-    psp,
+    psp: psp.psp,
     workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
     tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
   });
@@ -77,6 +82,7 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
     taskQueue,
     authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
     logger: pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
+    stripeWebhooks: { stripe: psp.stripe ?? createStripeClient({ secretKey: 'sk_test_settle' }), secret: TEST_WEBHOOK_SECRET },
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -125,6 +131,7 @@ export async function startSettle(options: { pspLatencyMs?: number; authorizatio
       await new Promise((resolve) => server.close(resolve));
       worker.shutdown();
       await running;
+      await psp.stop();
       await connection.close();
       await nativeConnection.close();
       await pool.end();

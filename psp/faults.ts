@@ -1,0 +1,55 @@
+/**
+ * Faults to order, for the simulated PSP and for the fault-injecting proxy the tests put in front of a
+ * Stripe stand-in: one plan, so a test asks for the same fault whichever PSP it runs against.
+ */
+
+export type PspOperation = 'authorize' | 'capture' | 'void' | 'refund';
+
+export type PspFault =
+  /** Authorize answers declined; capture and refund fail with a decline. */
+  | { kind: 'decline'; code: string; message?: string }
+  /** Fail before processing (an outage, a rate limit), the first `times` attempts, per payment order. */
+  | { kind: 'transient'; times: number }
+  /** Process the request, then lose the answer, the first `times` attempts, per payment order. */
+  | { kind: 'timeoutAfterCommit'; times: number }
+  /** Answer after this long. */
+  | { kind: 'slow'; ms: number };
+
+export type FaultTarget = { operation: PspOperation } & ({ paymentOrderId: string } | { paymentMethod: string });
+
+export interface PlannedFault {
+  fault: PspFault;
+  /** Which attempt at this operation, for this payment order, this is (1 for the first). */
+  attempt: number;
+}
+
+export class FaultPlan {
+  private readonly faults = new Map<string, PspFault>();
+  private readonly attempts = new Map<string, number>();
+
+  /** From now on, the target operation meets this fault (replacing any fault set before for it). */
+  inject(target: FaultTarget, fault: PspFault): void {
+    this.faults.set(faultKey(target), fault);
+  }
+
+  /** The fault for one call, if any; counts the call as an attempt. A fault for the order wins over one for its method. */
+  take(operation: PspOperation, payment: { paymentOrderId: string; paymentMethod: string }): PlannedFault | undefined {
+    const key = [faultKey({ operation, paymentOrderId: payment.paymentOrderId }), faultKey({ operation, paymentMethod: payment.paymentMethod })].find(
+      (candidate) => this.faults.has(candidate),
+    );
+    if (!key) return undefined;
+    const counter = `${key}|${payment.paymentOrderId}`;
+    const attempt = (this.attempts.get(counter) ?? 0) + 1;
+    this.attempts.set(counter, attempt);
+    return { fault: this.faults.get(key)!, attempt };
+  }
+}
+
+/** Whether a transient or lost-answer fault still applies to this attempt. */
+export function stillFailing(planned: PlannedFault | undefined, kind: 'transient' | 'timeoutAfterCommit'): boolean {
+  return planned?.fault.kind === kind && planned.attempt <= planned.fault.times;
+}
+
+function faultKey(target: FaultTarget): string {
+  return 'paymentOrderId' in target ? `${target.operation}|order:${target.paymentOrderId}` : `${target.operation}|pm:${target.paymentMethod}`;
+}
