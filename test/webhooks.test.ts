@@ -1,0 +1,135 @@
+import Stripe from 'stripe';
+import { paymentOrderWorkflowId } from '../domain/ids';
+import { expectBooksAgree } from './support/agreement';
+import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle } from './support/settle';
+
+let settle: TestSettle;
+let stripe: Stripe;
+beforeAll(async () => {
+  settle = await startSettle({ psp: 'stripe' });
+  stripe = settle.psp.stripe!;
+});
+afterAll(() => settle?.stop());
+
+const standIn = () => `http://127.0.0.1:${process.env.SETTLE_TEST_STRIPE_PORT}`;
+
+/** Posts an event to the webhook endpoint, signed as Stripe signs (or as the test says). */
+async function deliver(event: object, sign: { secret?: string; header?: string | null } = {}) {
+  const payload = JSON.stringify(event);
+  const header =
+    sign.header !== undefined ? sign.header : Stripe.webhooks.generateTestHeaderString({ payload, secret: sign.secret ?? TEST_WEBHOOK_SECRET });
+  const response = await fetch(`${settle.baseUrl}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(header === null ? {} : { 'Stripe-Signature': header }) },
+    body: payload,
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+function intentEvent(type: string, intent: Stripe.PaymentIntent) {
+  return { id: uniqueId('evt'), object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object: intent } };
+}
+
+async function signalsReceived(paymentOrderId: string, name: string): Promise<number> {
+  const history = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).fetchHistory();
+  return (history.events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes?.signalName === name).length;
+}
+
+/** A checkout whose one order waits for the buyer's 3-D Secure authentication. */
+async function checkoutAwaitingAuthentication() {
+  const checkoutId = await settle.createCheckout({
+    paymentMethod: await settle.psp.paymentMethod('requires_authentication'),
+    orders: [{ sellerId: uniqueId('seller'), amount: 2200 }],
+  });
+  const orderId = await eventually('the payment order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
+  const intent = await eventually('the PaymentIntent to wait for the buyer', async () => {
+    const { rows } = await settle.pool.query('SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1', [orderId]);
+    if (!rows[0]) return undefined;
+    const found = await stripe.paymentIntents.retrieve(rows[0].payment_intent_id);
+    return found.status === 'requires_action' ? found : undefined;
+  });
+  return { checkoutId, orderId, intent };
+}
+
+/** The buyer completes 3-D Secure at the stand-in. */
+async function authenticate(intent: Stripe.PaymentIntent): Promise<Stripe.PaymentIntent> {
+  const response = await fetch(`${standIn()}/v1/payment_intents/${intent.id}/_authenticate`, {
+    method: 'POST',
+    headers: { Authorization: 'Bearer sk_test_settle', 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_secret: intent.client_secret!, success: 'true' }),
+  });
+  expect(response.status).toBe(200);
+  return stripe.paymentIntents.retrieve(intent.id);
+}
+
+describe('Stripe webhooks', () => {
+  it('are received from the stand-in itself, verified and recorded', async () => {
+    const registered = await fetch(`${standIn()}/_config/webhooks/${uniqueId('settle')}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ url: `${settle.baseUrl}/webhooks/stripe`, secret: TEST_WEBHOOK_SECRET, 'events[]': 'payment_intent.succeeded' }),
+    });
+    expect(registered.status).toBe(200);
+    const result = await settle.checkoutResult(await settle.createCheckout({ orders: [{ sellerId: uniqueId('seller'), amount: 1300 }] }));
+    expect(result.status).toBe('SUCCEEDED');
+    const orderId = result.orders[0]!.orderId;
+    const recorded = await eventually('the stand-in to deliver payment_intent.succeeded', async () => {
+      const { rows } = await settle.pool.query('SELECT type, payment_intent_id FROM stripe_webhook_events WHERE payment_order_id = $1', [orderId]);
+      return rows[0];
+    });
+    expect(recorded).toEqual({ type: 'payment_intent.succeeded', payment_intent_id: result.orders[0]!.pspReference });
+  });
+
+  it('wake a payment order waiting on the buyer, in any order, and a redelivery changes nothing', async () => {
+    const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication();
+    expect((await settle.checkout(checkoutId)).orders[0]!.status).toBe('PENDING');
+    const authenticated = await authenticate(intent);
+    expect(authenticated.status).toBe('requires_capture');
+
+    // Out of order: a later event first, then the one Stripe would have sent before it, then a redelivery.
+    const later = intentEvent('payment_intent.succeeded', authenticated);
+    const earlier = intentEvent('payment_intent.amount_capturable_updated', authenticated);
+    expect(await deliver(later)).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    expect(await deliver(earlier)).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    expect(await deliver(earlier)).toEqual({ status: 200, body: { received: true, duplicate: true } });
+
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.orders[0]).toMatchObject({ status: 'SUCCEEDED', pspReference: intent.id });
+    expect(await signalsReceived(orderId, 'pspEvent')).toBe(2);
+    const { rows } = await settle.pool.query('SELECT count(*)::int AS n FROM stripe_webhook_events WHERE id = $1', [earlier.id]);
+    expect(rows[0].n).toBe(1);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('are not needed: with none, the payment order asks Stripe itself', async () => {
+    const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication();
+    await authenticate(intent);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(await signalsReceived(orderId, 'pspEvent')).toBe(0);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('that are forged, unsigned or tampered with get 400 and change nothing', async () => {
+    const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication();
+    const event = intentEvent('payment_intent.amount_capturable_updated', intent);
+    const forged = await deliver(event, { secret: 'whsec_someone_else' });
+    expect(forged).toMatchObject({ status: 400, body: { error: { code: 'signature_invalid' } } });
+    expect(await deliver(event, { header: null })).toMatchObject({ status: 400, body: { error: { code: 'signature_missing' } } });
+    const tampered = Stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(event), secret: TEST_WEBHOOK_SECRET });
+    expect(await deliver({ ...event, type: 'payment_intent.canceled' }, { header: tampered })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'signature_invalid' } },
+    });
+    const { rows } = await settle.pool.query('SELECT count(*)::int AS n FROM stripe_webhook_events WHERE id = $1', [event.id]);
+    expect(rows[0].n).toBe(0);
+    expect(await signalsReceived(orderId, 'pspEvent')).toBe(0);
+
+    // The checkout is still waiting on the buyer; cancelling it releases the unconfirmed intent.
+    expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, {})).status).toBe(202);
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.orders[0]!.status).toBe('CANCELED');
+    expect((await stripe.paymentIntents.retrieve(intent.id)).status).toBe('canceled');
+  });
+});
