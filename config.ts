@@ -28,6 +28,8 @@ const settings = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9_]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
   AUTHORIZATION_WINDOW_MS: positiveInt.default(7 * 24 * 60 * 60 * 1000),
   SIMULATED_PSP_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(20),
+  SIMULATED_PSP_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(290),
+  SIMULATED_PSP_FEE_FIXED: z.coerce.number().int().min(0).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(40),
   DATABASE_POOL_SIZE: positiveInt.default(10),
@@ -42,7 +44,7 @@ const schema = settings.superRefine((env, ctx) => {
 });
 
 export type PspConfig =
-  | { kind: 'simulated'; latencyMs: number }
+  | { kind: 'simulated'; latencyMs: number; fee: { basisPoints: number; fixed: number } }
   | { kind: 'stripe'; secretKey: string; webhookSecret: string; apiBase?: { protocol: 'http' | 'https'; host: string; port: number } };
 
 export interface Config {
@@ -95,7 +97,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     psp:
       e.PSP === 'stripe'
         ? { kind: 'stripe', secretKey: e.STRIPE_SECRET_KEY!, webhookSecret: e.STRIPE_WEBHOOK_SECRET!, ...(e.STRIPE_API_BASE ? { apiBase: apiBase(e.STRIPE_API_BASE) } : {}) }
-        : { kind: 'simulated', latencyMs: e.SIMULATED_PSP_LATENCY_MS },
+        : {
+            kind: 'simulated',
+            latencyMs: e.SIMULATED_PSP_LATENCY_MS,
+            fee: { basisPoints: e.SIMULATED_PSP_FEE_BPS, fixed: e.SIMULATED_PSP_FEE_FIXED },
+          },
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,

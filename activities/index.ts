@@ -22,6 +22,7 @@ export type AuthorizationOutcome =
   | { outcome: 'pending'; pspReference: string };
 
 export type PspStepOutcome = { outcome: 'done' } | { outcome: 'failed'; failure: Failure };
+export type CaptureOutcome = { outcome: 'done'; fee: number } | { outcome: 'failed'; failure: Failure };
 
 /** Where a payment order stands after Settle gave up waiting for a PSP answer and asked the PSP directly. */
 export interface Resolution {
@@ -110,10 +111,10 @@ export function createActivities({ pool, psp }: ActivityDeps) {
       return { status, pspReference: payment.pspReference };
     },
 
-    async capturePaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<PspStepOutcome> {
+    async capturePaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
       try {
-        await psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture') });
-        return { outcome: 'done' };
+        const captured = await psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture') });
+        return { outcome: 'done', fee: captured.fee };
       } catch (error) {
         if (!isFinalPspError(error)) throw error;
         return { outcome: 'failed', failure: failureOf(error) };
@@ -121,19 +122,20 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     },
 
     /** After a capture's retries ran out: did the PSP capture? Answers 'done' if so, else releases the hold. */
-    async resolveUnconfirmedCapture(order: PaymentOrderInput, pspReference: string): Promise<PspStepOutcome> {
+    async resolveUnconfirmedCapture(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
       const payment = await psp.findPayment(order.paymentOrderId);
-      if (payment?.status === 'captured') return { outcome: 'done' };
+      if (payment?.status === 'captured') return { outcome: 'done', fee: payment.fee ?? 0 };
       const failure = { code: 'psp_unavailable', message: 'the capture could not be confirmed before its deadline' };
       if (payment?.status === 'authorized') await voidAtPsp(order.paymentOrderId, pspReference);
       return { outcome: 'failed', failure };
     },
 
     /** Books a capture: the order succeeds, the seller's wallet is credited and the ledger posted, together. */
-    async recordCapture(order: PaymentOrderInput): Promise<void> {
+    async recordCapture(order: PaymentOrderInput, fee: number): Promise<void> {
       await withTransaction(pool, async (tx) => {
-        if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED'))) return;
+        if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED', { fee }))) return;
         await moveSellerBalance(tx, {
+          fee,
           paymentOrderId: order.paymentOrderId,
           step: 'capture',
           description: `capture of payment order ${order.paymentOrderId}`,

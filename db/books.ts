@@ -13,6 +13,8 @@ export interface SellerMovement {
   currency: Currency;
   /** Positive credits the seller (a capture), negative debits (a refund). */
   amount: number;
+  /** A capture's PSP fee, posted to its own account. */
+  fee?: number;
 }
 
 /**

@@ -60,13 +60,14 @@ export interface PaymentOrderRow {
   currency: Currency;
   status: PaymentOrderStatus;
   psp_reference: string | null;
+  fee_amount: string;
   refunded_amount: string;
   failure_code: string | null;
   failure_message: string | null;
   failure_reason: string | null;
 }
 
-export const PAYMENT_ORDER_COLUMNS = `id, checkout_id, seller_id, amount, currency, status, psp_reference, refunded_amount,
+export const PAYMENT_ORDER_COLUMNS = `id, checkout_id, seller_id, amount, currency, status, psp_reference, fee_amount, refunded_amount,
   failure_code, failure_message, failure_reason`;
 
 export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
@@ -77,6 +78,7 @@ export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
     currency: row.currency,
     status: row.status,
     pspReference: row.psp_reference,
+    feeAmount: amountFromDb(row.fee_amount),
     refundedAmount: amountFromDb(row.refunded_amount),
     failureCode: row.failure_code,
     failureMessage: row.failure_message,

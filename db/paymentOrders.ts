@@ -10,6 +10,8 @@ export interface PaymentOrderChange {
   /** Why the order failed, was voided or refunded: recorded with a human reason. */
   failure?: Failure;
   refunded?: number;
+  /** A capture's PSP fee. */
+  fee?: number;
 }
 
 export function transitionPaymentOrder(
@@ -18,7 +20,8 @@ export function transitionPaymentOrder(
   to: PaymentOrderStatus,
   change: PaymentOrderChange = {},
 ): Promise<boolean> {
-  const set: Record<string, string> = {};
+  const set: Record<string, string | number> = {};
+  if (change.fee !== undefined) set.fee_amount = change.fee;
   if (change.pspReference) set.psp_reference = change.pspReference;
   if (change.failure) {
     set.failure_code = change.failure.code;

@@ -31,6 +31,8 @@ export interface PaymentOrderView {
   currency: Currency;
   status: PaymentOrderStatus;
   pspReference: string | null;
+  /** The PSP's fee on the capture (the seller is owed the gross amount; the platform bears the fee). */
+  feeAmount: number;
   refundedAmount: number;
   failureCode: string | null;
   failureMessage: string | null;
@@ -59,6 +61,7 @@ export function pendingPaymentOrderView(order: PaymentOrderInput): PaymentOrderV
     currency: order.currency,
     status: 'PENDING',
     pspReference: null,
+    feeAmount: 0,
     refundedAmount: 0,
     failureCode: null,
     failureMessage: null,

@@ -11,6 +11,10 @@ export function pspClearingAccount(currency: Currency): LedgerAccount {
   return { id: `psp_clearing:${currency}`, kind: 'asset', currency };
 }
 
+export function pspFeesAccount(currency: Currency): LedgerAccount {
+  return { id: `psp_fees:${currency}`, kind: 'expense', currency };
+}
+
 export function sellerPayableAccount(sellerId: string, currency: Currency): LedgerAccount {
   return { id: `seller_payable:${sellerId}:${currency}`, kind: 'liability', currency };
 }
@@ -30,9 +34,11 @@ export interface LedgerTransaction {
 }
 
 /**
- * Money moving between the PSP and a seller, on the platform's books. A positive amount is a capture: the PSP
- * now owes the platform the money (debit PSP clearing) and the platform owes it to the seller (credit seller
- * payable). A negative amount is a refund, the same entries reversed.
+ * Money moving between the PSP and a seller, on the platform's books. A positive amount is a capture: the
+ * platform owes the seller the gross (credit seller payable); the PSP owes the platform the net (debit PSP
+ * clearing) and kept its fee (debit PSP fees, an expense the platform bears). A negative amount is a
+ * refund: the gross goes back out through the PSP (debit seller payable, credit PSP clearing); as with
+ * Stripe, the capture's fee is not returned.
  */
 export function sellerPayableTransaction(movement: {
   paymentOrderId: string;
@@ -41,18 +47,27 @@ export function sellerPayableTransaction(movement: {
   sellerId: string;
   currency: Currency;
   amount: number;
+  fee?: number;
 }): LedgerTransaction {
-  const amount = Math.abs(movement.amount);
+  const gross = Math.abs(movement.amount);
   const clearing = pspClearingAccount(movement.currency);
   const payable = sellerPayableAccount(movement.sellerId, movement.currency);
-  const [debit, credit] = movement.amount > 0 ? [clearing, payable] : [payable, clearing];
+  const entries: LedgerEntry[] =
+    movement.amount > 0
+      ? [
+          { account: clearing, direction: 'debit', amount: gross - (movement.fee ?? 0) },
+          { account: pspFeesAccount(movement.currency), direction: 'debit', amount: movement.fee ?? 0 },
+          { account: payable, direction: 'credit', amount: gross },
+        ]
+      : [
+          { account: payable, direction: 'debit', amount: gross },
+          { account: clearing, direction: 'credit', amount: gross },
+        ];
   return {
     paymentOrderId: movement.paymentOrderId,
     step: movement.step,
     description: movement.description,
-    entries: [
-      { account: debit, direction: 'debit', amount },
-      { account: credit, direction: 'credit', amount },
-    ],
+    // A zero fee (or a fee that took it all) leaves a zero leg, which the ledger does not record.
+    entries: entries.filter((entry) => entry.amount > 0),
   };
 }

@@ -8,7 +8,7 @@ import type { Psp } from './types';
 export function createPsp(config: PspConfig, pool: pg.Pool): Psp {
   switch (config.kind) {
     case 'simulated':
-      return new SimulatedPsp(pool, { latencyMs: config.latencyMs });
+      return new SimulatedPsp(pool, { latencyMs: config.latencyMs, fee: config.fee });
     case 'stripe':
       return new StripePsp(pool, createStripeClient(config));
   }

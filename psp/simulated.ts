@@ -44,6 +44,8 @@ const SUCCEEDING_PAYMENT_METHODS = new Set([
 export interface SimulatedPspOptions {
   /** Delay before every answer, as a network round trip to a PSP would take. */
   latencyMs?: number;
+  /** The fee on each capture: basis points of the amount (290 = 2.9 %) plus a fixed amount in minor units. */
+  fee?: { basisPoints: number; fixed: number };
   /** Seeds the PSP references it hands out, so a run can be repeated id for id. */
   seed?: string;
 }
@@ -56,6 +58,7 @@ export interface SimulatedCharge {
   status: 'requires_capture' | 'succeeded' | 'canceled' | 'declined';
   amountCaptured: number;
   amountRefunded: number;
+  fee: number;
 }
 
 type Tx = pg.PoolClient;
@@ -67,6 +70,7 @@ type Tx = pg.PoolClient;
 export class SimulatedPsp implements Psp {
   private readonly latencyMs: number;
   private readonly seed: string;
+  private readonly fee: { basisPoints: number; fixed: number };
   private readonly faults = new FaultPlan();
 
   constructor(
@@ -75,6 +79,7 @@ export class SimulatedPsp implements Psp {
   ) {
     this.latencyMs = options.latencyMs ?? 0;
     this.seed = options.seed ?? 'settle';
+    this.fee = options.fee ?? { basisPoints: 0, fixed: 0 };
   }
 
   /**
@@ -136,11 +141,14 @@ export class SimulatedPsp implements Psp {
       if (request.amount > Number(payment.amount)) {
         throw new PspInvalidRequestError('amount_too_large', `cannot capture ${request.amount}, only ${payment.amount} was authorized`);
       }
+      // Half-up rounding in integers; never more than the amount itself.
+      const fee = Math.min(request.amount, Math.floor((request.amount * this.fee.basisPoints + 5_000) / 10_000) + this.fee.fixed);
       await tx.query(
-        `UPDATE psp_simulator_payments SET status = 'succeeded', amount_captured = $2, updated_at = now() WHERE id = $1`,
-        [payment.id, request.amount],
+        `UPDATE psp_simulator_payments SET status = 'succeeded', amount_captured = $2, fee = $3, updated_at = now() WHERE id = $1`,
+        [payment.id, request.amount, fee],
       );
-      return { pspReference: payment.id, amountCaptured: request.amount };
+      await this.recordBalanceTransaction(tx, request.idempotencyKey, payment, 'charge', request.amount, fee);
+      return { pspReference: payment.id, amountCaptured: request.amount, fee };
     });
   }
 
@@ -175,26 +183,27 @@ export class SimulatedPsp implements Psp {
         'UPDATE psp_simulator_payments SET amount_refunded = amount_refunded + $2, updated_at = now() WHERE id = $1',
         [payment.id, request.amount],
       );
+      await this.recordBalanceTransaction(tx, request.idempotencyKey, payment, 'refund', -request.amount, 0);
       return { refundReference };
     });
   }
 
   async findPayment(paymentOrderId: string): Promise<PspPayment | null> {
     if (this.latencyMs > 0) await sleep(this.latencyMs);
-    const { rows } = await this.pool.query<{ id: string; status: SimulatedCharge['status'] }>(
-      'SELECT id, status FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at DESC LIMIT 1',
+    const { rows } = await this.pool.query<{ id: string; status: SimulatedCharge['status']; fee: string }>(
+      'SELECT id, status, fee FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at DESC LIMIT 1',
       [paymentOrderId],
     );
     const row = rows[0];
     if (!row) return null;
     const status = ({ requires_capture: 'authorized', succeeded: 'captured', canceled: 'canceled', declined: 'declined' } as const)[row.status];
-    return { pspReference: row.id, status };
+    return { pspReference: row.id, status, ...(status === 'captured' ? { fee: Number(row.fee) } : {}) };
   }
 
   /** The PSP's own record of every payment it made for one payment order: at most one, ever. */
   async chargesFor(paymentOrderId: string): Promise<SimulatedCharge[]> {
     const { rows } = await this.pool.query(
-      `SELECT id, payment_order_id, amount, currency, status, amount_captured, amount_refunded
+      `SELECT id, payment_order_id, amount, currency, status, amount_captured, amount_refunded, fee
          FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at`,
       [paymentOrderId],
     );
@@ -206,6 +215,7 @@ export class SimulatedPsp implements Psp {
       status: row.status,
       amountCaptured: Number(row.amount_captured),
       amountRefunded: Number(row.amount_refunded),
+      fee: Number(row.fee),
     }));
   }
 
@@ -275,6 +285,21 @@ export class SimulatedPsp implements Psp {
       paymentMethod,
     ]);
     return rows[0]?.behaves_like ?? paymentMethod;
+  }
+
+  private async recordBalanceTransaction(
+    tx: Tx,
+    idempotencyKey: string,
+    payment: { id: string; currency: string; payment_order_id: string },
+    category: 'charge' | 'refund',
+    gross: number,
+    fee: number,
+  ): Promise<void> {
+    await tx.query(
+      `INSERT INTO psp_simulator_balance_transactions (id, currency, gross, fee, net, reporting_category, payment_id, payment_order_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [this.reference('txn_sim_', idempotencyKey), payment.currency, gross, fee, gross - fee, category, payment.id, payment.payment_order_id],
+    );
   }
 
   private async lockPayment(tx: Tx, pspReference: string) {

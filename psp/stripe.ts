@@ -124,7 +124,7 @@ export class StripePsp implements Psp {
         const intent = await this.stripe.paymentIntents.retrieve(request.pspReference);
         if (intent.status !== 'succeeded') throw error;
       }
-      return { pspReference: request.pspReference, amountCaptured: request.amount };
+      return { pspReference: request.pspReference, amountCaptured: request.amount, fee: await this.feeOf(request.pspReference) };
     });
   }
 
@@ -160,7 +160,7 @@ export class StripePsp implements Psp {
     return this.classified(async () => {
       const intent = await this.stripe.paymentIntents.retrieve(intentId);
       const status = paymentStatus[intent.status] ?? 'authorized';
-      return { pspReference: intent.id, status };
+      return { pspReference: intent.id, status, ...(status === 'captured' ? { fee: await this.feeOf(intent.id) } : {}) };
     });
   }
 
@@ -186,6 +186,14 @@ export class StripePsp implements Psp {
     );
     // Another attempt recorded its intent first: continue with that one; this one is never confirmed.
     return rows[0]!.payment_intent_id === intent.id ? intent : this.stripe.paymentIntents.retrieve(rows[0]!.payment_intent_id);
+  }
+
+  /** Stripe's fee on a captured intent, from its charge's balance transaction. */
+  private async feeOf(paymentIntentId: string): Promise<number> {
+    const intent = await this.stripe.paymentIntents.retrieve(paymentIntentId, { expand: ['latest_charge.balance_transaction'] });
+    const charge = intent.latest_charge as Stripe.Charge | null;
+    const balance = charge?.balance_transaction as Stripe.BalanceTransaction | null | undefined;
+    return balance?.fee ?? 0;
   }
 
   private async recordedIntent(paymentOrderId: string): Promise<string | undefined> {

@@ -22,6 +22,8 @@ export interface PspPayment {
   pspReference: string;
   /** unconfirmed: made but never confirmed (or waiting on the buyer), so no funds are held yet. */
   status: 'unconfirmed' | 'authorized' | 'captured' | 'canceled' | 'declined';
+  /** For a captured payment: the PSP's fee. */
+  fee?: number;
 }
 
 export interface AuthorizeRequest {
@@ -47,6 +49,8 @@ export interface CaptureRequest {
 export interface CaptureResult {
   pspReference: string;
   amountCaptured: number;
+  /** What the PSP kept of it, in the same currency. */
+  fee: number;
 }
 
 export interface VoidRequest {

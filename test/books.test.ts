@@ -121,8 +121,8 @@ describe('activities repeated by Temporal write once', () => {
     expect(second).toEqual(first);
     if (first.outcome !== 'authorized') throw new Error('expected an authorization');
     await Promise.all([activities.capturePaymentOrder(order, first.pspReference), activities.capturePaymentOrder(order, first.pspReference)]);
-    await activities.recordCapture(order);
-    await activities.recordCapture(order);
+    await activities.recordCapture(order, 0);
+    await activities.recordCapture(order, 0);
 
     expect(await psp.chargesFor(order.paymentOrderId)).toEqual([
       expect.objectContaining({ status: 'succeeded', amount: 4200, amountCaptured: 4200 }),
@@ -137,7 +137,7 @@ describe('activities repeated by Temporal write once', () => {
   it('refuses to book a capture for an order that was never authorized', async () => {
     const activities = createActivities({ pool, psp: new SimulatedPsp(pool) });
     const { orders } = await recordedCheckout([100]);
-    await expect(activities.recordCapture(orders[0]!)).rejects.toThrow(/cannot go from PENDING to SUCCEEDED/);
+    await expect(activities.recordCapture(orders[0]!, 0)).rejects.toThrow(/cannot go from PENDING to SUCCEEDED/);
     expect(await ledgerPostings(pool, [orders[0]!.paymentOrderId])).toEqual([]);
   });
 });

@@ -55,11 +55,15 @@ describe('a checkout across three sellers', () => {
       expect(wallet.body).toEqual({ sellerId, balances: { USD: amounts[i] } });
     }
 
-    // One capture transaction per order: debit PSP clearing, credit the seller's payable.
+    // One capture transaction per order: the seller is owed the gross; the PSP owes the net and kept its fee
+    // (the test PSP charges Stripe's 2.9 % + 30, rounded half up).
+    const fees = [103, 66, 59];
+    expect(read.body.orders.map((order: any) => order.feeAmount)).toEqual(fees);
     const postings = await ledgerPostings(settle.pool, orderIds);
     expect(postings).toEqual(
       orderIds.flatMap((paymentOrderId, i) => [
-        { paymentOrderId, step: 'capture', accountId: 'psp_clearing:USD', direction: 'debit', amount: amounts[i], currency: 'USD' },
+        { paymentOrderId, step: 'capture', accountId: 'psp_clearing:USD', direction: 'debit', amount: amounts[i]! - fees[i]!, currency: 'USD' },
+        { paymentOrderId, step: 'capture', accountId: 'psp_fees:USD', direction: 'debit', amount: fees[i], currency: 'USD' },
         {
           paymentOrderId,
           step: 'capture',

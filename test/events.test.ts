@@ -48,7 +48,8 @@ describe('the event feed', () => {
     await settle.checkoutResult(checkoutId);
     const whole = (await readFeed(cursor, 500)).events;
     const paged = (await readFeed(cursor, 1)).events;
-    expect(paged.map((e) => e.id)).toEqual(whole.map((e) => e.id));
+    // Other test files write events meanwhile: the paged read may go further, never differently.
+    expect(paged.slice(0, whole.length).map((e) => e.id)).toEqual(whole.map((e) => e.id));
     expect(new Set(paged.map((e) => e.id)).size).toBe(paged.length);
     const failed = whole.find((e) => e.checkoutId === checkoutId && e.type === 'payment_order.failed')!;
     expect(failed.data).toMatchObject({ status: 'FAILED', failure_code: 'card_declined', amount: 100 });

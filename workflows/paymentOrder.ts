@@ -124,7 +124,7 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       fail('FAILED', capture.failure);
       return view;
     }
-    await untilDone.recordCapture(order);
+    await untilDone.recordCapture(order, capture.fee);
     view.status = 'SUCCEEDED';
     return view;
   });

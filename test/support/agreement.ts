@@ -22,6 +22,7 @@ export async function expectBooksAgree(pool: Pool, psp: Pick<TestPsp, 'chargesFo
     expect({ order: order.orderId, wallet: books.wallet, payable: books.payable }).toEqual({ order: order.orderId, wallet: owed, payable: owed });
     expect(books.captureTransactions).toBe(captured > 0 ? 1 : 0);
     expect(order.refundedAmount).toBe(refundedAtPsp);
+    expect(order.feeAmount).toBe(captured > 0 ? charge!.fee : 0);
     if (refundedAtPsp > 0) expect(books.refundTransactions).toBeGreaterThan(0);
 
     const capturedStatuses = ['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED'];

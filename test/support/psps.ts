@@ -16,6 +16,7 @@ export interface PspCharge {
   amount: number;
   amountCaptured: number;
   amountRefunded: number;
+  fee: number;
 }
 
 /** Kinds of test payment method, named after Stripe's test cards. */
@@ -43,7 +44,8 @@ const STRIPE_TEST_CARDS: Record<TestCard, string> = {
 
 export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, latencyMs = 0): Promise<TestPsp> {
   if (kind === 'simulated') {
-    const psp = new SimulatedPsp(pool, { seed, latencyMs });
+    // Stripe's standard card fee, so that every path books fees.
+    const psp = new SimulatedPsp(pool, { seed, latencyMs, fee: { basisPoints: 290, fixed: 30 } });
     return {
       kind,
       psp,
@@ -53,12 +55,13 @@ export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, lat
       },
       inject: (target, fault) => psp.inject(target, fault),
       chargesFor: async (paymentOrderId) =>
-        (await psp.chargesFor(paymentOrderId)).map(({ pspReference, status, amount, amountCaptured, amountRefunded }) => ({
+        (await psp.chargesFor(paymentOrderId)).map(({ pspReference, status, amount, amountCaptured, amountRefunded, fee }) => ({
           pspReference,
           status,
           amount,
           amountCaptured,
           amountRefunded,
+          fee,
         })),
       stop: async () => undefined,
     };
@@ -89,13 +92,14 @@ export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, lat
       for await (const intent of stripe.paymentIntents.list({ limit: 100 })) {
         if (intent.metadata?.payment_order_id !== paymentOrderId || !intent.latest_charge) continue;
         const chargeId = typeof intent.latest_charge === 'string' ? intent.latest_charge : intent.latest_charge.id;
-        const charge = await stripe.charges.retrieve(chargeId);
+        const charge = await stripe.charges.retrieve(chargeId, { expand: ['balance_transaction'] });
         charges.push({
           pspReference: intent.id,
           status: intent.status === 'requires_payment_method' ? 'declined' : (intent.status as PspCharge['status']),
           amount: intent.amount,
           amountCaptured: charge.captured ? charge.amount : 0,
           amountRefunded: charge.amount_refunded,
+          fee: (charge.balance_transaction as Stripe.BalanceTransaction | null)?.fee ?? 0,
         });
       }
       return charges;
