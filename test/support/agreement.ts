@@ -1,6 +1,7 @@
 import type { CheckoutView } from '../../domain/checkout';
 import type { TestPsp } from './psps';
 import type { Pool } from '../../db/pool';
+import { verifyBooks } from '../../db/verify';
 import { orderBooks, unbalancedTransactions } from './books';
 
 /**
@@ -33,4 +34,6 @@ export async function expectBooksAgree(pool: Pool, psp: Pick<TestPsp, 'chargesFo
       expect(['canceled', 'declined']).toContain(charge.status);
     }
   }
+  // And the whole database passes `npm run verify`.
+  expect((await verifyBooks(pool)).filter((check) => check.breaches > 0)).toEqual([]);
 }

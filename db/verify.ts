@@ -1,0 +1,119 @@
+import type { Queryable } from './pool';
+
+export interface Check {
+  name: string;
+  /** What holds when the check passes, for the report. */
+  claim: string;
+  breaches: number;
+  /** Up to a few breaching rows, to name the problem. */
+  examples: string[];
+}
+
+/** Orders whose checkout has finished and which have no refund in flight: their books must be final. */
+const SETTLED_ORDERS = `
+  SELECT o.* FROM payment_orders o JOIN checkouts c ON c.id = o.checkout_id
+   WHERE c.status IN ('SUCCEEDED', 'PARTIALLY_SUCCEEDED', 'FAILED', 'CANCELED')
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_order_id = o.id AND r.status = 'PENDING')`;
+
+const CAPTURED = `('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')`;
+
+/**
+ * Each check is one set-based query answering the rows that break it. Invariants that hold at every
+ * commit (balanced transactions, wallets equal to the ledger) are checked over everything; facts that settle
+ * as a checkout finishes (one capture per captured order, agreement with the PSP) over finished checkouts.
+ */
+const checks: Array<{ name: string; claim: string; sql: string }> = [
+  {
+    name: 'ledger_unbalanced',
+    claim: 'every ledger transaction balances in each currency',
+    sql: `SELECT 'transaction ' || transaction_id || ' ' || currency || ': debits - credits = ' ||
+                 sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) AS example
+            FROM ledger_entries GROUP BY transaction_id, currency
+          HAVING sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END) <> 0`,
+  },
+  {
+    name: 'wallet_movements_mismatch',
+    claim: "every wallet equals the sum of its movements",
+    sql: `SELECT w.seller_id || ' ' || w.currency || ': wallet ' || w.balance || ', movements ' || coalesce(m.total, 0) AS example
+            FROM wallets w
+            LEFT JOIN (SELECT seller_id, currency, sum(amount) AS total FROM wallet_movements GROUP BY 1, 2) m
+                   ON m.seller_id = w.seller_id AND m.currency = w.currency
+           WHERE w.balance <> coalesce(m.total, 0)`,
+  },
+  {
+    name: 'wallet_ledger_mismatch',
+    claim: "every wallet equals what the ledger says the platform owes that seller",
+    sql: `WITH payable AS (
+            SELECT a.id, a.currency, sum(CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END) AS owed
+              FROM ledger_accounts a JOIN ledger_entries e ON e.account_id = a.id
+             WHERE a.id LIKE 'seller\\_payable:%'
+             GROUP BY a.id, a.currency)
+          SELECT coalesce(w.seller_id, p.id) || ' ' || coalesce(w.currency, p.currency) || ': wallet ' ||
+                 coalesce(w.balance, 0) || ', ledger ' || coalesce(p.owed, 0) AS example
+            FROM wallets w
+            FULL JOIN payable p ON p.id = 'seller_payable:' || w.seller_id || ':' || w.currency
+           WHERE coalesce(w.balance, 0) <> coalesce(p.owed, 0)`,
+  },
+  {
+    name: 'capture_transaction_mismatch',
+    claim: 'every captured payment order has exactly one capture transaction, and no other order has one',
+    sql: `SELECT o.id || ' (' || o.status || '): ' || count(t.id) || ' capture transactions' AS example
+            FROM (${SETTLED_ORDERS}) o
+            LEFT JOIN ledger_transactions t ON t.payment_order_id = o.id AND t.step = 'capture'
+           GROUP BY o.id, o.status
+          HAVING count(t.id) <> CASE WHEN o.status IN ${CAPTURED} THEN 1 ELSE 0 END`,
+  },
+  {
+    name: 'refund_reversal_mismatch',
+    claim: 'every succeeded refund has exactly one ledger reversal, and no other refund has one',
+    sql: `SELECT r.id || ' (' || r.status || '): ' || count(t.id) || ' reversals' AS example
+            FROM refunds r
+            LEFT JOIN ledger_transactions t ON t.payment_order_id = r.payment_order_id AND t.step = 'refund:' || r.id
+           GROUP BY r.id, r.status
+          HAVING count(t.id) <> CASE WHEN r.status = 'SUCCEEDED' THEN 1 ELSE 0 END`,
+  },
+  {
+    name: 'refunded_amount_mismatch',
+    claim: "every payment order's refunded amount is the sum of its succeeded refunds",
+    sql: `SELECT o.id || ': refunded_amount ' || o.refunded_amount || ', refunds ' || coalesce(sum(r.amount), 0) AS example
+            FROM payment_orders o LEFT JOIN refunds r ON r.payment_order_id = o.id AND r.status = 'SUCCEEDED'
+           GROUP BY o.id, o.refunded_amount
+          HAVING o.refunded_amount <> coalesce(sum(r.amount), 0)`,
+  },
+  {
+    name: 'psp_mismatch',
+    claim: "the simulated PSP's records agree with ours: captured, refunded and fee amounts",
+    sql: `SELECT o.id || ': ours captured ' || CASE WHEN o.status IN ${CAPTURED} THEN o.amount ELSE 0 END ||
+                 ' refunded ' || o.refunded_amount || ' fee ' || o.fee_amount || '; PSP captured ' ||
+                 coalesce(p.amount_captured, 0) || ' refunded ' || coalesce(p.amount_refunded, 0) || ' fee ' || coalesce(p.fee, 0) AS example
+            FROM (${SETTLED_ORDERS}) o
+            LEFT JOIN psp_simulator_payments p ON p.payment_order_id = o.id AND p.status <> 'declined'
+           WHERE o.id IN (SELECT payment_order_id FROM psp_simulator_payments)
+             AND (CASE WHEN o.status IN ${CAPTURED} THEN o.amount ELSE 0 END <> coalesce(p.amount_captured, 0)
+                  OR o.refunded_amount <> coalesce(p.amount_refunded, 0)
+                  OR o.fee_amount <> coalesce(p.fee, 0))`,
+  },
+];
+
+/** Runs every check; pass a transaction's client to verify what that transaction sees. */
+export async function verifyBooks(db: Queryable, examples = 5): Promise<Check[]> {
+  const results: Check[] = [];
+  for (const check of checks) {
+    const { rows } = await db.query<{ example: string; breaches: string }>(
+      `SELECT example, count(*) OVER () AS breaches FROM (${check.sql}) breaching LIMIT $1`,
+      [examples],
+    );
+    results.push({ name: check.name, claim: check.claim, breaches: Number(rows[0]?.breaches ?? 0), examples: rows.map((row) => row.example) });
+  }
+  return results;
+}
+
+export function formatReport(results: Check[]): string {
+  return results
+    .map((check) =>
+      check.breaches === 0
+        ? `ok    ${check.claim}`
+        : [`FAIL  ${check.claim}: ${check.breaches} breach(es) [${check.name}]`, ...check.examples.map((example) => `        ${example}`)].join('\n'),
+    )
+    .join('\n');
+}
