@@ -27,6 +27,10 @@ const settings = z.object({
     .optional(),
   STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9_]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
   AUTHORIZATION_WINDOW_MS: positiveInt.default(7 * 24 * 60 * 60 * 1000),
+  RECONCILIATION_TIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time HH:MM')
+    .default('02:00'),
   SIMULATED_PSP_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   SIMULATED_PSP_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(290),
   SIMULATED_PSP_FEE_FIXED: z.coerce.number().int().min(0).default(30),
@@ -63,6 +67,9 @@ export interface Config {
   embeddedPostgresPort: number;
   psp: PspConfig;
   authorizationWindowMs: number;
+  /** When the nightly reconciliation runs, UTC. */
+  reconciliationTime: { hour: number; minute: number };
+  settlementDir: string;
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
 }
@@ -103,6 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             fee: { basisPoints: e.SIMULATED_PSP_FEE_BPS, fixed: e.SIMULATED_PSP_FEE_FIXED },
           },
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
+    reconciliationTime: { hour: Number(e.RECONCILIATION_TIME.slice(0, 2)), minute: Number(e.RECONCILIATION_TIME.slice(3)) },
+    settlementDir: path.join(path.resolve(e.SETTLE_DATA_DIR), 'settlements'),
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

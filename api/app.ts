@@ -4,6 +4,7 @@ import { checkoutRoutes } from './checkouts';
 import { ApiError, errorHandler } from './errors';
 import { eventRoutes } from './events';
 import { paymentOrderRoutes } from './paymentOrders';
+import { reconciliationRoutes } from './reconciliations';
 import { webhookRoutes } from './webhooks';
 
 export function createApp(ctx: ApiContext): Express {
@@ -27,6 +28,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(checkoutRoutes(ctx));
   app.use(paymentOrderRoutes(ctx));
   app.use(eventRoutes(ctx));
+  app.use(reconciliationRoutes(ctx));
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(ctx.logger));

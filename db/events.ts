@@ -3,9 +3,10 @@ import type { Queryable } from './pool';
 export interface EventRecord {
   id: string;
   type: string;
-  checkoutId: string;
+  checkoutId: string | null;
   paymentOrderId: string | null;
   refundId: string | null;
+  reconciliationId: string | null;
   createdAt: string;
   data: Record<string, unknown>;
 }
@@ -40,7 +41,7 @@ export function decodeCursor(cursor: string): Position | undefined {
 export async function readEvents(db: Queryable, after: Position | undefined, limit: number): Promise<EventPage> {
   const from = after ?? { txid: '0', id: '0' };
   const { rows } = await db.query(
-    `SELECT id::text, txid::text, type, checkout_id, payment_order_id, refund_id, data, created_at
+    `SELECT id::text, txid::text, type, checkout_id, payment_order_id, refund_id, reconciliation_id, data, created_at
        FROM events
       WHERE (txid, id) > ($1::xid8, $2::bigint)
         AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -57,6 +58,7 @@ export async function readEvents(db: Queryable, after: Position | undefined, lim
       checkoutId: row.checkout_id,
       paymentOrderId: row.payment_order_id,
       refundId: row.refund_id,
+      reconciliationId: row.reconciliation_id,
       createdAt: row.created_at.toISOString(),
       data: row.data,
     })),

@@ -12,6 +12,7 @@ import { createPool } from '../db/pool';
 import { createPsp } from '../psp';
 import { createStripeClient } from '../psp/stripe';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
+import { ensureReconciliationSchedule } from '../workers/schedules';
 import { createSettleWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
@@ -85,9 +86,12 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       pool,
       psp: createPsp(config.psp, pool),
+      settlementDir: config.settlementDir,
       workflowBundlePath: DEFAULT_BUNDLE_PATH,
       tuning: config.worker,
     });
+
+    await ensureReconciliationSchedule(temporal, config.temporal.taskQueue, config.reconciliationTime);
 
     const app = createApp({
       pool,

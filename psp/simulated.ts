@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
 import { FaultPlan, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
+import type { SettlementRow } from '../domain/settlement';
 import type {
   AuthorizeRequest,
   AuthorizeResult,
@@ -198,6 +199,37 @@ export class SimulatedPsp implements Psp {
     if (!row) return null;
     const status = ({ requires_capture: 'authorized', succeeded: 'captured', canceled: 'canceled', declined: 'declined' } as const)[row.status];
     return { pspReference: row.id, status, ...(status === 'captured' ? { fee: Number(row.fee) } : {}) };
+  }
+
+  /** The day's balance transactions, read in pages so that a busy day never sits in memory whole. */
+  async *settlementRows(day: { start: Date; end: Date }): AsyncIterable<SettlementRow> {
+    // The cursor keeps created_at as PostgreSQL's text: a JavaScript Date would drop its microseconds.
+    let after = { createdAt: '-infinity', id: '' };
+    for (;;) {
+      const { rows } = await this.pool.query(
+        `SELECT id, created_at, created_at::text AS created_key, currency, gross, fee, net, reporting_category, payment_id, payment_order_id
+           FROM psp_simulator_balance_transactions
+          WHERE created_at >= $1 AND created_at < $2 AND (created_at, id) > ($3::timestamptz, $4)
+          ORDER BY created_at, id LIMIT 5000`,
+        [day.start, day.end, after.createdAt, after.id],
+      );
+      for (const row of rows) {
+        yield {
+          balanceTransactionId: row.id,
+          createdUtc: row.created_at,
+          currency: row.currency,
+          gross: Number(row.gross),
+          fee: Number(row.fee),
+          net: Number(row.net),
+          reportingCategory: row.reporting_category,
+          paymentIntentId: row.payment_id,
+          paymentOrderId: row.payment_order_id,
+        };
+      }
+      const last = rows[rows.length - 1];
+      if (!last) return;
+      after = { createdAt: last.created_key, id: last.id };
+    }
   }
 
   /** The PSP's own record of every payment it made for one payment order: at most one, ever. */

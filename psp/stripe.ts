@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import Stripe from 'stripe';
+import type { SettlementRow } from '../domain/settlement';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
 import type {
   AuthorizeRequest,
@@ -162,6 +163,35 @@ export class StripePsp implements Psp {
       const status = paymentStatus[intent.status] ?? 'authorized';
       return { pspReference: intent.id, status, ...(status === 'captured' ? { fee: await this.feeOf(intent.id) } : {}) };
     });
+  }
+
+  /**
+   * The day's balance transactions as settlement rows, each traced to its PaymentIntent and payment order.
+   * (All are listed and filtered by day here: the stand-in the tests use does not filter by `created`.)
+   */
+  async *settlementRows(day: { start: Date; end: Date }): AsyncIterable<SettlementRow> {
+    const [from, to] = [day.start.getTime() / 1000, day.end.getTime() / 1000];
+    for await (const txn of this.stripe.balanceTransactions.list({ limit: 100 })) {
+      if (txn.created < from || txn.created >= to || (txn.reporting_category !== 'charge' && txn.reporting_category !== 'refund')) continue;
+      const source = typeof txn.source === 'string' ? txn.source : (txn.source?.id ?? '');
+      const intentId = await this.classified(async () =>
+        source.startsWith('re_')
+          ? String((await this.stripe.refunds.retrieve(source)).payment_intent ?? '')
+          : String((await this.stripe.charges.retrieve(source)).payment_intent ?? ''),
+      );
+      const intent = await this.classified(() => this.stripe.paymentIntents.retrieve(intentId));
+      yield {
+        balanceTransactionId: txn.id,
+        createdUtc: new Date(txn.created * 1000),
+        currency: txn.currency.toUpperCase(),
+        gross: txn.amount,
+        fee: txn.fee,
+        net: txn.net,
+        reportingCategory: txn.reporting_category,
+        paymentIntentId: intent.id,
+        paymentOrderId: intent.metadata?.payment_order_id ?? '',
+      };
+    }
   }
 
   /** The intent recorded for the order, or a new one, recorded before anything can confirm it. */

@@ -1,4 +1,5 @@
 import type { Currency } from '../domain/money';
+import type { SettlementRow } from '../domain/settlement';
 
 /**
  * What Settle asks of a payment service provider. Every call carries an idempotency key derived from the
@@ -16,6 +17,8 @@ export interface Psp {
    * (or whose retries were abandoned) is found afterwards, so that its hold can be released.
    */
   findPayment(paymentOrderId: string): Promise<PspPayment | null>;
+  /** The day's settlement rows (every capture and refund), streamed, in the order the PSP lists them. */
+  settlementRows(day: { start: Date; end: Date }): AsyncIterable<SettlementRow>;
 }
 
 export interface PspPayment {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -6,6 +8,7 @@ import pino from 'pino';
 import { createApp } from '../../api/app';
 import type { CheckoutView } from '../../domain/checkout';
 import { checkoutWorkflowId } from '../../domain/ids';
+import { migrate } from '../../db/migrate';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
 import { createSettleWorker } from '../../workers/worker';
@@ -50,14 +53,14 @@ export interface TestResponse {
  * against the run's shared PostgreSQL and Temporal server.
  */
 export async function startSettle(
-  options: { psp?: PspKind; pspLatencyMs?: number; authorizationWindowMs?: number } = {},
+  options: { psp?: PspKind; pspLatencyMs?: number; authorizationWindowMs?: number; isolatedDatabase?: boolean } = {},
 ): Promise<TestSettle> {
   if (!runtimeInstalled) {
     // Quiet worker logs; failures still reach the test through results and assertions.
     Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } as never, shutdownSignals: [] });
     runtimeInstalled = true;
   }
-  const pool = createPool(env('SETTLE_TEST_DATABASE_URL'), 10);
+  const pool = createPool(options.isolatedDatabase ? await isolatedDatabase() : env('SETTLE_TEST_DATABASE_URL'), 10);
   const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
   const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
   const taskQueue = `test-${randomUUID()}`;
@@ -71,6 +74,7 @@ export async function startSettle(
     taskQueue,
     pool,
     psp: psp.psp,
+    settlementDir: path.join(os.tmpdir(), `settle-settlements-${taskQueue}`),
     workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
     tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
   });
@@ -153,4 +157,18 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A database of its own on the run's PostgreSQL, migrated: for tests that reason about everything in it. */
+async function isolatedDatabase(): Promise<string> {
+  const shared = new URL(env('SETTLE_TEST_DATABASE_URL'));
+  const name = `settle_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = createPool(shared.toString(), 1);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  shared.pathname = `/${name}`;
+  const pool = createPool(shared.toString(), 1);
+  await migrate(pool);
+  await pool.end();
+  return shared.toString();
 }
