@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import type { Psp } from './types';
  */
 export async function writeSettlementFile(psp: Psp, date: string, file: string): Promise<number> {
   await mkdir(path.dirname(file), { recursive: true });
-  const partial = `${file}.partial`;
+  // Runs for the same day may write at once: each writes its own copy, and the last rename wins whole.
+  const partial = `${file}.${randomUUID()}.partial`;
   const out = createWriteStream(partial);
   let rows = 0;
   const write = async (line: string) => {

@@ -1,4 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import Stripe from 'stripe';
+import { parseSettlementLine, SETTLEMENT_HEADER } from '../domain/settlement';
+import { writeSettlementFile } from '../psp/settlementFile';
 import { paymentOrderWorkflowId } from '../domain/ids';
 import { expectBooksAgree } from './support/agreement';
 import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle } from './support/settle';
@@ -61,6 +66,29 @@ async function authenticate(intent: Stripe.PaymentIntent): Promise<Stripe.Paymen
   expect(response.status).toBe(200);
   return stripe.paymentIntents.retrieve(intent.id);
 }
+
+describe("Stripe's settlement file", () => {
+  it("lists the day's captures and refunds as settlement rows, traced to their payment orders", async () => {
+    const result = await settle.checkoutResult(await settle.createCheckout({ orders: [{ sellerId: uniqueId('seller'), amount: 4100 }] }));
+    const order = result.orders[0]!;
+    const refund = await settle.post(`/v1/payment-orders/${order.orderId}/refunds`, { amount: 600 }, { 'Idempotency-Key': uniqueId('key') });
+    await settle.temporal.workflow.getHandle(`refund-${refund.body.refundId}`).result();
+
+    const file = path.join(os.tmpdir(), `${uniqueId('stripe-settlement')}.csv`);
+    await writeSettlementFile(settle.psp.psp, new Date().toISOString().slice(0, 10), file);
+    const [header, ...rows] = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    expect(header).toBe(SETTLEMENT_HEADER);
+    // In the PSP's listing order (newest first, by the second): compared here by category.
+    const ours = rows
+      .map((line, i) => parseSettlementLine(line, i + 2))
+      .filter((row) => row.paymentOrderId === order.orderId)
+      .sort((a, b) => a.reportingCategory.localeCompare(b.reportingCategory));
+    expect(ours.map((row) => [row.reportingCategory, row.gross, row.fee, row.net, row.currency, row.paymentIntentId])).toEqual([
+      ['charge', 4100, 0, 4100, 'USD', order.pspReference],
+      ['refund', -600, 0, -600, 'USD', order.pspReference],
+    ]);
+  });
+});
 
 describe('Stripe webhooks', () => {
   it('are received from the stand-in itself, verified and recorded', async () => {
