@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeSettlementFile } from '../psp/settlementFile';
 import { ensureReconciliationSchedule, RECONCILIATION_SCHEDULE_ID } from '../workers/schedules';
-import { startSettle, uniqueId, type TestSettle } from './support/settle';
+import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 // A database of its own: "a clean day" must mean this file's checkouts, not other test files'.
 let settle: TestSettle;
@@ -151,15 +151,9 @@ describe('the nightly schedule', () => {
       expect(schedule.spec.calendars).toEqual([expect.objectContaining({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] })]);
       // Trigger it now, as the schedule would at night: it reconciles the day before.
       await handle.trigger();
-      const started = await new Promise<string>((resolve, reject) => {
-        const poll = setInterval(async () => {
-          const info = await handle.describe().catch(reject);
-          const action = info?.info.recentActions[0];
-          if (action) {
-            clearInterval(poll);
-            resolve(action.action.workflow.workflowId);
-          }
-        }, 100);
+      const started = await eventually('the schedule to start a run', async () => {
+        const action = (await handle.describe()).info.recentActions[0];
+        return action?.action.workflow.workflowId;
       });
       const outcome = (await settle.temporal.workflow.getHandle(started).result()) as any;
       expect(outcome.status).toBe('COMPLETED');
