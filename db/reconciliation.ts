@@ -70,8 +70,12 @@ export async function loadSettlementFile(tx: pg.PoolClient, runId: string, file:
     copy.end();
     await finished(copy);
   } catch (error) {
-    copy.destroy();
     lines.close();
+    // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
+    // and awaited, so that the connection is back in step before the transaction is rolled back.
+    copy.on('error', () => undefined);
+    copy.destroy();
+    await finished(copy).catch(() => undefined);
     throw error;
   }
   return rows;
