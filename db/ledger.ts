@@ -32,13 +32,3 @@ export async function postLedgerTransaction(db: Queryable, txn: LedgerTransactio
   );
   return true;
 }
-
-/** Balance of one account as debits minus credits (positive for an asset, negative for what is owed). */
-export async function accountBalance(db: Queryable, accountId: string): Promise<number> {
-  const { rows } = await db.query<{ balance: string }>(
-    `SELECT coalesce(sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END), 0) AS balance
-       FROM ledger_entries WHERE account_id = $1`,
-    [accountId],
-  );
-  return Number(rows[0]!.balance);
-}

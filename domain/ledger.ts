@@ -40,15 +40,20 @@ export interface LedgerTransaction {
  * refund: the gross goes back out through the PSP (debit seller payable, credit PSP clearing); as with
  * Stripe, the capture's fee is not returned.
  */
-export function sellerPayableTransaction(movement: {
+export interface SellerMovement {
   paymentOrderId: string;
+  /** With the payment order, the natural key: the movement happens once per (order, step). */
   step: string;
   description: string;
   sellerId: string;
   currency: Currency;
+  /** Positive credits the seller (a capture), negative debits (a refund). */
   amount: number;
+  /** A capture's PSP fee, posted to its own account. */
   fee?: number;
-}): LedgerTransaction {
+}
+
+export function sellerPayableTransaction(movement: SellerMovement): LedgerTransaction {
   const gross = Math.abs(movement.amount);
   const clearing = pspClearingAccount(movement.currency);
   const payable = sellerPayableAccount(movement.sellerId, movement.currency);
