@@ -68,6 +68,10 @@ export function toApiError(error: unknown): ApiError | undefined {
   }
   if (error instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', 'no such checkout');
   if (error instanceof ServiceError) return new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
+  // PostgreSQL refuses text holding a NUL byte (or not UTF-8): the client sent it, whichever route took it.
+  if ((error as { code?: string })?.code === '22021') {
+    return new ApiError(400, 'invalid_request', 'the request holds characters that are not allowed (NUL bytes or invalid UTF-8)');
+  }
   if (UNAVAILABLE_NETWORK_CODES.has((error as { code?: string })?.code ?? '')) {
     return new ApiError(503, 'service_unavailable', 'a backing service is unavailable; retry later');
   }

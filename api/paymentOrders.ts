@@ -3,7 +3,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { EXTERNAL_ID_PATTERN, isPaymentOrderId } from '../domain/ids';
 import { MAX_ORDER_AMOUNT } from '../domain/money';
-import { REFUND_ID_PREFIX, refundWorkflowId, type RefundInput } from '../domain/refund';
+import { isRefundId, REFUND_ID_PREFIX, refundWorkflowId, type RefundInput } from '../domain/refund';
 import { claimIdempotencyKey, lockIdempotencyKey } from '../db/idempotency';
 import { findPaymentOrderView } from '../db/paymentOrders';
 import { withTransaction } from '../db/pool';
@@ -100,7 +100,7 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/v1/refunds/:id', async (req, res) => {
-    const refund = await findRefundView(ctx.pool, req.params.id);
+    const refund = isRefundId(req.params.id) ? await findRefundView(ctx.pool, req.params.id) : undefined;
     if (!refund) throw ApiError.notFound('refund', req.params.id);
     res.json(refund);
   });

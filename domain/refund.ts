@@ -34,6 +34,12 @@ export function compensationRefundId(paymentOrderId: string): string {
   return `${REFUND_ID_PREFIX}comp_${paymentOrderId}`;
 }
 
+const REFUND_ID = /^re_([0-9a-f]{32}|comp_po_[0-9a-f]{32})$/;
+
+export function isRefundId(value: string): boolean {
+  return REFUND_ID.test(value);
+}
+
 export function refundWorkflowId(refundId: string): string {
   return `refund-${refundId}`;
 }

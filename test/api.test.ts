@@ -170,12 +170,19 @@ describe('reads', () => {
       '/v1/payment-orders/po_00000000000000000000000000000000',
       '/v1/payment-orders/%27%3B--',
       '/v1/wallets/nobody_here',
+      '/v1/refunds/%00',
       '/v1/nothing',
     ]) {
       const answer = await settle.get(path);
       expect(answer.status).toBe(404);
       expect(answer.body.error).toMatchObject({ code: 'not_found', message: expect.any(String) });
     }
+  });
+
+  it('answers 400, not 500, when a NUL byte reaches the database', async () => {
+    const answer = await settle.get('/v1/reconciliations/rec_%00');
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('invalid_request');
   });
 
   it('reports health of the database and Temporal', async () => {
