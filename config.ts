@@ -125,3 +125,12 @@ function apiBase(url: string): { protocol: 'http' | 'https'; host: string; port:
   const protocol = parsed.protocol === 'https:' ? 'https' : 'http';
   return { protocol, host: parsed.hostname, port: parsed.port ? Number(parsed.port) : protocol === 'https' ? 443 : 80 };
 }
+
+/** A process that is one of many (a worker, an API) runs against shared services, never embedded ones. */
+export function requireSharedServices(config: Config, process: `a ${string}` | `an ${string}`): { databaseUrl: string; temporalAddress: string } {
+  const missing = [!config.databaseUrl && 'DATABASE_URL', !config.temporal.address && 'TEMPORAL_ADDRESS'].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ConfigError(`Settle cannot start: ${process} process needs ${missing.join(' and ')} (npm start runs everything on one machine)`);
+  }
+  return { databaseUrl: config.databaseUrl!, temporalAddress: config.temporal.address! };
+}

@@ -142,7 +142,7 @@ describe('reconciliation against the settlement file', () => {
 
 describe('the nightly schedule', () => {
   it('is created once, runs reconciliation at the configured time, and is updated in place', async () => {
-    await ensureReconciliationSchedule(settle.temporal, settle.taskQueue, { hour: 2, minute: 0 });
+    await ensureReconciliationSchedule(settle.temporal, 'some-older-queue', { hour: 2, minute: 0 });
     await ensureReconciliationSchedule(settle.temporal, settle.taskQueue, { hour: 3, minute: 30 });
     const handle = settle.temporal.schedule.getHandle(RECONCILIATION_SCHEDULE_ID);
     try {

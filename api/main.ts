@@ -1,0 +1,47 @@
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
+import Stripe from 'stripe';
+import { ConfigError, loadConfig, requireSharedServices } from '../config';
+import { createPool } from '../db/pool';
+import { createApp } from './app';
+
+/**
+ * `npm run api`: one API process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
+ * (TEMPORAL_ADDRESS); workers run elsewhere (`npm run worker`). SIGINT/SIGTERM stop taking requests and let
+ * those under way finish.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const { databaseUrl, temporalAddress } = requireSharedServices(config, 'an API');
+  const logger = pino({ level: config.logLevel });
+  const pool = createPool(databaseUrl, config.databasePoolSize);
+  const connection = await Connection.connect({ address: temporalAddress });
+  const app = createApp({
+    pool,
+    temporal: new Client({ connection, namespace: config.temporal.namespace }),
+    taskQueue: config.temporal.taskQueue,
+    authorizationWindowMs: config.authorizationWindowMs,
+    logger,
+    // Webhook signatures are checked locally: the client here never calls Stripe.
+    ...(config.psp.kind === 'stripe' ? { stripeWebhooks: { stripe: new Stripe(config.psp.secretKey), secret: config.psp.webhookSecret } } : {}),
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);
+  });
+  logger.info({ port: config.port, temporal: temporalAddress }, 'Settle API listening');
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  await new Promise((resolve) => server.close(resolve));
+  await connection.close();
+  await pool.end();
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  },
+);

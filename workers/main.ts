@@ -1,0 +1,54 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { ConfigError, loadConfig, requireSharedServices } from '../config';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { createPsp } from '../psp';
+import { DEFAULT_BUNDLE_PATH } from './bundle';
+import { ensureReconciliationSchedule } from './schedules';
+import { createSettleWorker } from './worker';
+
+/**
+ * `npm run worker`: one worker process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
+ * (TEMPORAL_ADDRESS). Applies migrations (processes starting together take turns), makes sure the nightly
+ * schedule exists, and polls until SIGINT/SIGTERM, letting running activities finish.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const { databaseUrl, temporalAddress } = requireSharedServices(config, 'a worker');
+  const pool = createPool(databaseUrl, config.databasePoolSize);
+  const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+  const connection = await Connection.connect({ address: temporalAddress });
+  try {
+    await migrate(pool);
+    const worker = await createSettleWorker({
+      connection: nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      pool,
+      psp: createPsp(config.psp, pool),
+      settlementDir: config.settlementDir,
+      workflowBundlePath: DEFAULT_BUNDLE_PATH,
+      tuning: config.worker,
+    });
+    await ensureReconciliationSchedule(
+      new Client({ connection, namespace: config.temporal.namespace }),
+      config.temporal.taskQueue,
+      config.reconciliationTime,
+    );
+    console.log(`[settle] worker polling task queue '${config.temporal.taskQueue}' at ${temporalAddress}`);
+    await worker.run();
+  } finally {
+    await connection.close();
+    await nativeConnection.close();
+    await pool.end();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  },
+);
