@@ -8,4 +8,5 @@ module.exports = {
   globalTeardown: '<rootDir>/test/setup/globalTeardown.ts',
   testTimeout: 60_000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/setup/summaryReporter.js'],
 };
