@@ -12,5 +12,5 @@ export interface ApiContext {
   authorizationWindowMs: number;
   logger: Logger;
   /** With PSP=stripe: verifies and handles POST /webhooks/stripe. */
-  stripeWebhooks?: StripeWebhooks;
+  stripeWebhooks?: StripeWebhooks | undefined;
 }

@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import Stripe from 'stripe';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { createPool } from '../db/pool';
 import { createApp } from './app';
+import { stripeWebhooksFor } from './webhooks';
 
 /**
  * `npm run api`: one API process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
@@ -23,8 +23,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     authorizationWindowMs: config.authorizationWindowMs,
     logger,
-    // Webhook signatures are checked locally: the client here never calls Stripe.
-    ...(config.psp.kind === 'stripe' ? { stripeWebhooks: { stripe: new Stripe(config.psp.secretKey), secret: config.psp.webhookSecret } } : {}),
+    stripeWebhooks: stripeWebhooksFor(config.psp),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);

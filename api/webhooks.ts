@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
+import type { PspConfig } from '../config';
 import { isPaymentOrderId, paymentOrderWorkflowId } from '../domain/ids';
 import { withTransaction } from '../db/pool';
 import { recordWebhookEvent } from '../db/webhookEvents';
@@ -12,6 +13,11 @@ export interface StripeWebhooks {
   stripe: Stripe;
   /** The endpoint's signing secret (whsec_...). */
   secret: string;
+}
+
+/** The webhook verifier for PSP=stripe. Signatures are checked locally: this client never calls Stripe. */
+export function stripeWebhooksFor(psp: PspConfig): StripeWebhooks | undefined {
+  return psp.kind === 'stripe' ? { stripe: new Stripe(psp.secretKey), secret: psp.webhookSecret } : undefined;
 }
 
 /**

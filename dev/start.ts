@@ -7,13 +7,12 @@ import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config';
 import { createApp } from '../api/app';
+import { stripeWebhooksFor } from '../api/webhooks';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { createPsp } from '../psp';
-import { createStripeClient } from '../psp/stripe';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { ensureReconciliationSchedule } from '../workers/schedules';
-import { createSettleWorker } from '../workers/worker';
+import { createConfiguredWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
 import { startTemporalDevServer } from './temporalServer';
@@ -80,16 +79,7 @@ async function main(): Promise<void> {
     stops.push(() => nativeConnection.close());
     const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
-    const worker = await createSettleWorker({
-      connection: nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      pool,
-      psp: createPsp(config.psp, pool),
-      settlementDir: config.settlementDir,
-      workflowBundlePath: DEFAULT_BUNDLE_PATH,
-      tuning: config.worker,
-    });
+    const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
 
     await ensureReconciliationSchedule(temporal, config.temporal.taskQueue, config.reconciliationTime);
 
@@ -99,9 +89,7 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       authorizationWindowMs: config.authorizationWindowMs,
       logger,
-      ...(config.psp.kind === 'stripe'
-        ? { stripeWebhooks: { stripe: createStripeClient(config.psp), secret: config.psp.webhookSecret } }
-        : {}),
+      stripeWebhooks: stripeWebhooksFor(config.psp),
     });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);

@@ -3,10 +3,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { createPsp } from '../psp';
-import { DEFAULT_BUNDLE_PATH } from './bundle';
 import { ensureReconciliationSchedule } from './schedules';
-import { createSettleWorker } from './worker';
+import { createConfiguredWorker } from './worker';
 
 /**
  * `npm run worker`: one worker process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
@@ -21,16 +19,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporalAddress });
   try {
     await migrate(pool);
-    const worker = await createSettleWorker({
-      connection: nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      pool,
-      psp: createPsp(config.psp, pool),
-      settlementDir: config.settlementDir,
-      workflowBundlePath: DEFAULT_BUNDLE_PATH,
-      tuning: config.worker,
-    });
+    const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
     await ensureReconciliationSchedule(
       new Client({ connection, namespace: config.temporal.namespace }),
       config.temporal.taskQueue,

@@ -1,5 +1,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config';
+import { createPsp } from '../psp';
+import { DEFAULT_BUNDLE_PATH } from './bundle';
 import { createActivities } from '../activities';
 import { createReconciliationActivities } from '../activities/reconciliation';
 import type { Pool } from '../db/pool';
@@ -30,5 +32,19 @@ export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker
     },
     maxConcurrentActivityTaskExecutions: options.tuning.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.tuning.maxConcurrentWorkflowTasks,
+  });
+}
+
+/** A worker as configured: the PSP, settlement folder, task queue and tuning all come from the config. */
+export function createConfiguredWorker(config: Config, deps: { connection: NativeConnection; pool: Pool }): Promise<Worker> {
+  return createSettleWorker({
+    connection: deps.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    pool: deps.pool,
+    psp: createPsp(config.psp, deps.pool),
+    settlementDir: config.settlementDir,
+    workflowBundlePath: DEFAULT_BUNDLE_PATH,
+    tuning: config.worker,
   });
 }
