@@ -6,14 +6,19 @@
 export type PspOperation = 'authorize' | 'capture' | 'void' | 'refund';
 
 export type PspFault =
-  /** Authorize answers declined; capture and refund fail with a decline. */
+  /** Authorize answers declined; capture and refund fail with a decline; a void is refused. */
   | { kind: 'decline'; code: string; message?: string }
   /** Fail before processing (an outage, a rate limit), the first `times` attempts, per payment order. */
   | { kind: 'transient'; times: number }
   /** Process the request, then lose the answer, the first `times` attempts, per payment order. */
   | { kind: 'timeoutAfterCommit'; times: number }
-  /** Answer after this long. */
-  | { kind: 'slow'; ms: number };
+  /** Answer after this long: every attempt, or the first `times` attempts per payment order. */
+  | { kind: 'slow'; ms: number; times?: number }
+  /**
+   * Refuse with Stripe's 409 `idempotency_key_in_use` (another request with the same key is in flight),
+   * the first `times` attempts, per payment order: nothing was processed; retrying later is right.
+   */
+  | { kind: 'inUse'; times: number };
 
 export type FaultTarget = { operation: PspOperation } & ({ paymentOrderId: string } | { paymentMethod: string });
 
@@ -45,9 +50,15 @@ export class FaultPlan {
   }
 }
 
-/** Whether a transient or lost-answer fault still applies to this attempt. */
-export function stillFailing(planned: PlannedFault | undefined, kind: 'transient' | 'timeoutAfterCommit'): boolean {
+/** Whether a transient, in-use or lost-answer fault still applies to this attempt. */
+export function stillFailing(planned: PlannedFault | undefined, kind: 'transient' | 'timeoutAfterCommit' | 'inUse'): boolean {
   return planned?.fault.kind === kind && planned.attempt <= planned.fault.times;
+}
+
+/** How long this attempt is delayed by a slow fault (0 if none applies to it). */
+export function slowBy(planned: PlannedFault | undefined): number {
+  if (planned?.fault.kind !== 'slow') return 0;
+  return planned.fault.times === undefined || planned.attempt <= planned.fault.times ? planned.fault.ms : 0;
 }
 
 function faultKey(target: FaultTarget): string {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
-import { FaultPlan, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
+import { FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
 import type { SettlementRow } from '../domain/settlement';
 import type {
   AuthorizeRequest,
@@ -260,9 +260,12 @@ export class SimulatedPsp implements Psp {
   ): Promise<T> {
     const planned = this.faults.take(operation, payment);
     if (this.latencyMs > 0) await sleep(this.latencyMs);
-    if (planned?.fault.kind === 'slow') await sleep(planned.fault.ms);
+    if (slowBy(planned) > 0) await sleep(slowBy(planned));
     if (stillFailing(planned, 'transient')) {
       throw new PspTransientError(`simulated PSP unavailable (attempt ${planned!.attempt})`);
+    }
+    if (stillFailing(planned, 'inUse')) {
+      throw new PspTransientError(`idempotency_key_in_use: a request with key ${idempotencyKey} is already in flight (attempt ${planned!.attempt})`);
     }
     const result = await this.once(idempotencyKey, (tx) => run(tx, planned?.fault));
     if (stillFailing(planned, 'timeoutAfterCommit')) {

@@ -88,8 +88,11 @@ export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, lat
     },
     inject: (target, fault) => proxy.inject(target, fault),
     async chargesFor(paymentOrderId) {
+      // Every intent Settle created for the order, as the proxy saw it created (listing all of the stand-in's
+      // intents would grow with every test); an intent never confirmed has no charge and charged nothing.
       const charges: PspCharge[] = [];
-      for await (const intent of stripe.paymentIntents.list({ limit: 100 })) {
+      for (const intentId of proxy.intentsFor(paymentOrderId)) {
+        const intent = await stripe.paymentIntents.retrieve(intentId);
         if (intent.metadata?.payment_order_id !== paymentOrderId || !intent.latest_charge) continue;
         const chargeId = typeof intent.latest_charge === 'string' ? intent.latest_charge : intent.latest_charge.id;
         const charge = await stripe.charges.retrieve(chargeId, { expand: ['balance_transaction'] });

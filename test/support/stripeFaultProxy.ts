@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { FaultPlan, stillFailing, type FaultTarget, type PspFault, type PspOperation } from '../../psp/faults';
+import { FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from '../../psp/faults';
 
 interface Payment {
   paymentOrderId: string;
@@ -15,12 +15,19 @@ interface Payment {
 export class StripeFaultProxy {
   private readonly plan = new FaultPlan();
   private readonly intents = new Map<string, Payment>();
+  /** Every PaymentIntent created through the proxy, per payment order: the PSP's record, seen on the wire. */
+  private readonly intentsByOrder = new Map<string, string[]>();
   private server: Server | undefined;
 
   constructor(private readonly upstreamPort: number) {}
 
   inject(target: FaultTarget, fault: PspFault): void {
     this.plan.inject(target, fault);
+  }
+
+  /** The ids of every PaymentIntent created through this proxy for a payment order, oldest first. */
+  intentsFor(paymentOrderId: string): string[] {
+    return this.intentsByOrder.get(paymentOrderId) ?? [];
   }
 
   async start(): Promise<number> {
@@ -44,7 +51,8 @@ export class StripeFaultProxy {
     const { operation, payment } = this.classify(req, body);
     const planned = operation && payment ? this.plan.take(operation, payment) : undefined;
 
-    if (planned?.fault.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, (planned.fault as { ms: number }).ms));
+    const delay = slowBy(planned);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     if (stillFailing(planned, 'transient')) {
       // Alternate a rate limit and a server error: neither was processed.
       const status = planned!.attempt % 2 === 1 ? 429 : 500;
@@ -59,7 +67,9 @@ export class StripeFaultProxy {
     if (process.env.SETTLE_TEST_PROXY_TRACE) console.log('PROXY', req.method, req.url, upstream.status, planned ? JSON.stringify(planned) : '', upstream.status >= 400 ? upstream.body.toString() : '');
     if (req.method === 'POST' && req.url?.split('?')[0] === '/v1/payment_intents' && upstream.status === 200) {
       const intent = JSON.parse(upstream.body.toString('utf8'));
-      this.intents.set(intent.id, { paymentOrderId: intent.metadata?.payment_order_id ?? '', paymentMethod: intent.payment_method ?? '' });
+      const paymentOrderId: string = intent.metadata?.payment_order_id ?? '';
+      this.intents.set(intent.id, { paymentOrderId, paymentMethod: intent.payment_method ?? '' });
+      this.intentsByOrder.set(paymentOrderId, [...(this.intentsByOrder.get(paymentOrderId) ?? []), intent.id]);
     }
     if (stillFailing(planned, 'timeoutAfterCommit')) {
       req.socket.destroy(); // the stand-in did the work; the client never hears of it
