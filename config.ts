@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseFaultRates, type FaultRate } from './psp/faultRates';
 
 /**
  * Every setting Settle reads, from the environment, validated once at start-up. A missing or malformed
@@ -34,6 +35,18 @@ const settings = z.object({
   SIMULATED_PSP_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(20),
   SIMULATED_PSP_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(290),
   SIMULATED_PSP_FEE_FIXED: z.coerce.number().int().min(0).default(30),
+  SIMULATED_PSP_FAULTS: z
+    .string()
+    .transform((spec, ctx) => {
+      try {
+        return parseFaultRates(spec);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .default([]),
+  SIMULATED_PSP_SEED: z.string().regex(/^[\x21-\x7e]{1,100}$/, 'must be 1-100 printable characters without spaces').default('settle'),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(40),
   DATABASE_POOL_SIZE: positiveInt.default(10),
@@ -41,6 +54,9 @@ const settings = z.object({
 });
 
 const schema = settings.superRefine((env, ctx) => {
+  if (env.PSP !== 'simulated' && env.SIMULATED_PSP_FAULTS.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['SIMULATED_PSP_FAULTS'], message: 'applies only to PSP=simulated' });
+  }
   if (env.PSP !== 'stripe') return;
   for (const name of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
     if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when PSP=stripe' });
@@ -48,7 +64,15 @@ const schema = settings.superRefine((env, ctx) => {
 });
 
 export type PspConfig =
-  | { kind: 'simulated'; latencyMs: number; fee: { basisPoints: number; fixed: number } }
+  | {
+      kind: 'simulated';
+      latencyMs: number;
+      fee: { basisPoints: number; fixed: number };
+      /** Faults at random, per call (SIMULATED_PSP_FAULTS); none by default. */
+      faults: FaultRate[];
+      /** Seeds the simulator's references and its random faults, so a run can be repeated. */
+      seed: string;
+    }
   | { kind: 'stripe'; secretKey: string; webhookSecret: string; apiBase?: { protocol: 'http' | 'https'; host: string; port: number } };
 
 export interface Config {
@@ -108,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             kind: 'simulated',
             latencyMs: e.SIMULATED_PSP_LATENCY_MS,
             fee: { basisPoints: e.SIMULATED_PSP_FEE_BPS, fixed: e.SIMULATED_PSP_FEE_FIXED },
+            faults: e.SIMULATED_PSP_FAULTS,
+            seed: e.SIMULATED_PSP_SEED,
           },
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
     reconciliationTime: { hour: Number(e.RECONCILIATION_TIME.slice(0, 2)), minute: Number(e.RECONCILIATION_TIME.slice(3)) },
