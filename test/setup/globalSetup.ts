@@ -43,7 +43,7 @@ export default async function globalSetup(): Promise<void> {
     }),
     writeWorkflowBundle(path.join(root, 'workflow-bundle.js')),
     // After the CLI: both may install into the same virtualenv.
-    cli.then(() => freePort()).then((port) => startLocalstripe(toolsDir, port)),
+    cli.then(() => freePort()).then((port) => startLocalstripe(toolsDir, port, log)),
   ]);
 
   const pool = createPool(database.url, 2);

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
-import { installFromPyPI } from '../../dev/pythonTools';
+import { installFromPyPI, type PinnedTool } from '../../dev/pythonTools';
+
+/** The stand-in's behaviour differs between releases: the tests run against this one, installed as such. */
+export const LOCALSTRIPE: PinnedTool = { package: 'localstripe', version: '1.15.10', command: 'localstripe' };
 
 export interface StripeStandIn {
   url: string;
@@ -8,8 +11,8 @@ export interface StripeStandIn {
 }
 
 /** The Stripe API stand-in (PyPI localstripe), installed into the project's tools folder and started from scratch. */
-export async function startLocalstripe(toolsDir: string, port: number): Promise<StripeStandIn> {
-  const command = await installFromPyPI(toolsDir, 'localstripe==1.15.10', 'localstripe');
+export async function startLocalstripe(toolsDir: string, port: number, log?: (message: string) => void): Promise<StripeStandIn> {
+  const command = await installFromPyPI(toolsDir, LOCALSTRIPE, log);
   const child = spawn(command, ['--port', String(port), '--from-scratch'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => {
