@@ -42,7 +42,7 @@ async function recordedCheckout(amounts: number[]): Promise<CheckoutInput> {
 }
 
 /** Inserts a ledger transaction with the given entries directly, as a buggy or malicious writer would. */
-async function insertRawTransaction(orderId: string, entries: Array<[string, number]>): Promise<void> {
+async function insertRawTransaction(orderId: string, entries: Array<[string, number]>, step = `raw-${randomUUID()}`): Promise<void> {
   await withTransaction(pool, async (tx) => {
     await tx.query(
       `INSERT INTO ledger_accounts (id, kind, currency) VALUES ('psp_clearing:USD', 'asset', 'USD'), ('test:USD', 'liability', 'USD')
@@ -50,7 +50,7 @@ async function insertRawTransaction(orderId: string, entries: Array<[string, num
     );
     const { rows } = await tx.query(
       `INSERT INTO ledger_transactions (payment_order_id, step, description) VALUES ($1, $2, 'test') RETURNING id`,
-      [orderId, `raw-${randomUUID()}`],
+      [orderId, step],
     );
     for (const [direction, amount] of entries) {
       await tx.query(
@@ -103,6 +103,40 @@ describe('the database guards the ledger', () => {
                         VALUES ($1, 'psp_clearing:USD', 'debit', 5, 'EUR'), ($1, 'psp_clearing:USD', 'credit', 5, 'EUR')`, [rows[0].id]);
       }),
     ).rejects.toThrow(/foreign key/);
+  });
+
+  it('refuses a second ledger transaction for the same payment order and step', async () => {
+    const orderId = (await recordedCheckout([100])).orders[0]!.paymentOrderId;
+    await insertRawTransaction(orderId, [['debit', 100], ['credit', 100]], 'capture');
+    // Written directly, without the ON CONFLICT the application uses: the database itself says no.
+    await expect(insertRawTransaction(orderId, [['debit', 100], ['credit', 100]], 'capture')).rejects.toMatchObject({
+      code: '23505',
+      constraint: 'ledger_transactions_payment_order_id_step_key',
+    });
+    expect((await ledgerPostings(pool, [orderId])).map((posting) => [posting.step, posting.direction, posting.amount])).toEqual([
+      ['capture', 'debit', 100],
+      ['capture', 'credit', 100],
+    ]);
+    // Another step of the same order is a transaction of its own.
+    await insertRawTransaction(orderId, [['debit', 40], ['credit', 40]], 'refund:re_1');
+    expect(await ledgerPostings(pool, [orderId])).toHaveLength(4);
+  });
+
+  it("refuses a second movement of a seller's wallet for the same payment order and step", async () => {
+    const order = (await recordedCheckout([100])).orders[0]!;
+    const move = (amount: number) =>
+      pool.query(`INSERT INTO wallet_movements (payment_order_id, step, seller_id, currency, amount) VALUES ($1, 'capture', $2, 'USD', $3)`, [
+        order.paymentOrderId,
+        order.sellerId,
+        amount,
+      ]);
+    await pool.query(`INSERT INTO wallets (seller_id, currency) VALUES ($1, 'USD')`, [order.sellerId]);
+    await move(100);
+    for (const amount of [100, 250]) {
+      await expect(move(amount)).rejects.toMatchObject({ code: '23505', constraint: 'wallet_movements_pkey' });
+    }
+    const { rows } = await pool.query('SELECT step, amount FROM wallet_movements WHERE payment_order_id = $1', [order.paymentOrderId]);
+    expect(rows.map((row) => [row.step, Number(row.amount)])).toEqual([['capture', 100]]);
   });
 
   it('applies each migration once', async () => {
