@@ -1,5 +1,8 @@
 import type { CheckoutView } from '../../domain/checkout';
 import {
+  CHECKOUT_STATUSES,
+  PAYMENT_ORDER_STATUSES,
+  REFUND_STATUSES,
   canTransitionCheckout,
   canTransitionPaymentOrder,
   canTransitionRefund,
@@ -36,7 +39,13 @@ export type Invariant =
   /** The event feed, read from the start, holds every event of the checkout exactly once. */
   | 'feed'
   /** `npm run verify` holds for the checkout's rows. */
-  | 'verify';
+  | 'verify'
+  /** The API never answers a 5xx to a well-formed request. */
+  | 'api'
+  /** One Idempotency-Key with one body answers one resource. */
+  | 'idempotency'
+  /** The explorer itself could not play the scenario: a bug in the explorer, to be fixed there. */
+  | 'explorer';
 
 export interface Violation {
   invariant: Invariant;
@@ -179,22 +188,22 @@ async function checkCheckout(input: InvariantInput, view: CheckoutView, refunds:
   }
 
   if (isTerminalCheckoutStatus(view.status)) {
-    if (heldAtPsp > 0 && !attention) {
-      report('hold', checkoutId, `${view.status} with ${heldAtPsp} still authorized at the PSP and no attention record`);
-    }
-    const nothingKept = view.status === 'FAILED' || view.status === 'CANCELED';
-    if (nothingKept && keptAtPsp + heldAtPsp !== 0 && !attention) {
+    // What the outcome gave back but the PSP still has: on a FAILED or CANCELED checkout everything kept or
+    // held; on a successful one the holds only (what it captured it was meant to keep).
+    const gaveBack = view.status === 'FAILED' || view.status === 'CANCELED';
+    const stillHeld = gaveBack ? keptAtPsp + heldAtPsp : heldAtPsp;
+    if (stillHeld !== 0 && !attention) {
       report(
-        'kept_without_record',
+        gaveBack ? 'kept_without_record' : 'hold',
         checkoutId,
         `${view.status} but the PSP still has ${keptAtPsp} captured and not refunded and ${heldAtPsp} authorized, with no attention record`,
       );
     }
-    if (attention && attention.heldAmount !== keptAtPsp + heldAtPsp) {
+    if (attention && attention.heldAmount !== stillHeld) {
       report(
-        'kept_without_record',
+        gaveBack ? 'kept_without_record' : 'hold',
         checkoutId,
-        `${view.status} with attention ${attention.code} holding ${attention.heldAmount}, but the PSP has ${keptAtPsp} kept and ${heldAtPsp} authorized`,
+        `${view.status} with attention ${attention.code} saying ${attention.heldAmount} is held, but the PSP has ${keptAtPsp} captured and not refunded and ${heldAtPsp} authorized`,
       );
     }
   }
@@ -268,12 +277,18 @@ interface StoredEvent {
  */
 async function checkEvents(input: InvariantInput, view: CheckoutView, refunds: RefundRow[], report: Report): Promise<void> {
   const { rows } = await input.pool.query(
-    `SELECT id::text, type, payment_order_id, refund_id, data FROM events WHERE checkout_id = $1 ORDER BY id`,
+    // Ordered by the bigint column itself: `ORDER BY id` would sort the text alias ('10' < '9').
+    `SELECT e.id::text AS id, e.type, e.payment_order_id, e.refund_id, e.data FROM events e WHERE e.checkout_id = $1 ORDER BY e.id`,
     [view.checkoutId],
   );
   const events: StoredEvent[] = rows.map((row) => ({ id: row.id, type: row.type, paymentOrderId: row.payment_order_id, refundId: row.refund_id, data: row.data }));
 
-  const checkoutEvents = events.filter((e) => e.type.startsWith('checkout.'));
+  // Status changes only: other events (an attention record raised or resolved) are not statuses.
+  const isStatusEvent = (type: string, statuses: readonly string[]) => {
+    const what = type.slice(type.indexOf('.') + 1).toUpperCase();
+    return what === 'CREATED' || statuses.includes(what);
+  };
+  const checkoutEvents = events.filter((e) => e.type.startsWith('checkout.') && isStatusEvent(e.type, CHECKOUT_STATUSES));
   checkSequence(report, view.checkoutId, checkoutEvents, {
     created: true,
     current: view.status,
@@ -283,7 +298,7 @@ async function checkEvents(input: InvariantInput, view: CheckoutView, refunds: R
     checkSequence(
       report,
       order.orderId,
-      events.filter((e) => e.type.startsWith('payment_order.') && e.paymentOrderId === order.orderId),
+      events.filter((e) => e.type.startsWith('payment_order.') && e.paymentOrderId === order.orderId && isStatusEvent(e.type, PAYMENT_ORDER_STATUSES)),
       {
         created: false,
         initial: 'PENDING',
@@ -296,7 +311,7 @@ async function checkEvents(input: InvariantInput, view: CheckoutView, refunds: R
     checkSequence(
       report,
       refund.id,
-      events.filter((e) => e.type.startsWith('refund.') && e.refundId === refund.id),
+      events.filter((e) => e.type.startsWith('refund.') && e.refundId === refund.id && isStatusEvent(e.type, REFUND_STATUSES)),
       { created: true, current: refund.status, allowed: (from, to) => canTransitionRefund(from as RefundStatus, to as RefundStatus) },
     );
   }
@@ -306,20 +321,7 @@ async function checkEvents(input: InvariantInput, view: CheckoutView, refunds: R
     if (!known.has(subject)) report('events', subject, `event ${event.id} ${event.type} names a row that does not exist`);
   }
 
-  if (input.feed) {
-    const inFeed = new Map<string, number>();
-    for (const event of input.feed) {
-      if (event.checkoutId === view.checkoutId) inFeed.set(event.id, (inFeed.get(event.id) ?? 0) + 1);
-    }
-    const missing = events.filter((e) => !inFeed.has(e.id));
-    const repeated = [...inFeed].filter(([, count]) => count > 1).map(([id]) => id);
-    const stray = [...inFeed.keys()].filter((id) => !events.some((e) => e.id === id));
-    if (missing.length > 0) {
-      report('feed', view.checkoutId, `the feed read from the start misses ${missing.length} of ${events.length} events: ${missing.map((e) => `${e.id} ${e.type}`).join(', ')}`);
-    }
-    if (repeated.length > 0) report('feed', view.checkoutId, `the feed holds events ${repeated.join(', ')} more than once`);
-    if (stray.length > 0) report('feed', view.checkoutId, `the feed holds events ${stray.join(', ')} that the outbox does not`);
-  }
+  if (input.feed) checkFeedOf(view.checkoutId, events, input.feed, report);
 }
 
 function checkSequence(
@@ -357,6 +359,39 @@ function checkSequence(
     if (event.data.refunded_amount !== undefined) refunded = Number(event.data.refunded_amount);
   }
   if (status !== rules.current) report('events', subject, `is ${rules.current} but its events end at ${status} (${trail})`);
+}
+
+/**
+ * The feed, as a consumer read it, holds each event of these checkouts exactly once and nothing else of theirs.
+ * (checkInvariants does this too when given a feed; this is for a feed read once at the end of many scenarios.)
+ */
+export async function checkEventFeed(input: { pool: Pool; feed: EventRecord[]; checkoutIds: string[]; label?: string; feedName?: string }): Promise<Violation[]> {
+  const violations: Violation[] = [];
+  const prefix = `${input.label ? `[${input.label}] ` : ''}`;
+  const report = (invariant: Invariant, subject: string, text: string) =>
+    violations.push({ invariant, subject, message: `${prefix}${invariant}: ${subject}: ${input.feedName ? `${input.feedName}: ` : ''}${text}` });
+  const { rows } = await input.pool.query(`SELECT e.id::text AS id, e.type, e.checkout_id FROM events e WHERE e.checkout_id = ANY($1) ORDER BY e.id`, [input.checkoutIds]);
+  for (const checkoutId of input.checkoutIds) {
+    const events = rows.filter((row) => row.checkout_id === checkoutId).map((row) => ({ id: row.id as string, type: row.type as string }));
+    checkFeedOf(checkoutId, events, input.feed, report);
+  }
+  return violations;
+}
+
+function checkFeedOf(checkoutId: string, events: Array<{ id: string; type: string }>, feed: EventRecord[], report: Report): void {
+  const inFeed = new Map<string, number>();
+  for (const event of feed) {
+    if (event.checkoutId === checkoutId) inFeed.set(event.id, (inFeed.get(event.id) ?? 0) + 1);
+  }
+  const missing = events.filter((e) => !inFeed.has(e.id));
+  const repeated = [...inFeed].filter(([, count]) => count > 1).map(([id]) => id);
+  const outboxIds = new Set(events.map((e) => e.id));
+  const stray = [...inFeed.keys()].filter((id) => !outboxIds.has(id));
+  if (missing.length > 0) {
+    report('feed', checkoutId, `misses ${missing.length} of its ${events.length} events: ${missing.map((e) => `${e.id} ${e.type}`).join(', ')}`);
+  }
+  if (repeated.length > 0) report('feed', checkoutId, `holds events ${repeated.join(', ')} more than once`);
+  if (stray.length > 0) report('feed', checkoutId, `holds events ${stray.join(', ')} that the outbox does not`);
 }
 
 /** Reads the whole event feed from the start, page by page, as a consumer of GET /v1/events would. */

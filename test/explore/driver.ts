@@ -1,0 +1,282 @@
+import { execFile } from 'node:child_process';
+import { checkoutWorkflowId, paymentOrderWorkflowId } from '../../domain/ids';
+import { refundWorkflowId } from '../../domain/refund';
+import type { Pool } from '../../db/pool';
+import type { Violation } from '../support/invariants';
+import type { TestSettle } from '../support/settle';
+import type { ClientAction, Moment, Scenario } from './scenario';
+
+const TERMINAL = ['checkout.succeeded', 'checkout.partially_succeeded', 'checkout.failed', 'checkout.canceled'];
+
+/**
+ * Follows the checkouts under way through their events (one query for all of them, every 100 ms), so that
+ * a client action waits for the moment it is meant for, not for a guessed time.
+ */
+export class CheckoutWatcher {
+  private readonly seen = new Map<string, Set<string>>();
+  private readonly closed = new Set<string>();
+  private readonly waiters = new Set<{ checkoutId: string; ready: (seen: Set<string>) => boolean; resolve: () => void; deadline: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+
+  constructor(private readonly pool: Pool) {}
+
+  track(checkoutId: string): void {
+    if (!this.seen.has(checkoutId)) this.seen.set(checkoutId, new Set());
+    this.timer ??= setInterval(() => void this.poll(), 100);
+  }
+
+  /** The checkout's workflow has ended: whatever a waiter waits for will not come later. */
+  close(checkoutId: string): void {
+    this.closed.add(checkoutId);
+    this.settleWaiters();
+  }
+
+  forget(checkoutId: string): void {
+    this.seen.delete(checkoutId);
+    this.closed.delete(checkoutId);
+    if (this.seen.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Resolves once the checkout's events hold the moment, once it has finished, or at the deadline. */
+  until(checkoutId: string, moment: Moment, deadline: number): Promise<void> {
+    const ready = (seen: Set<string>) => {
+      if (TERMINAL.some((type) => seen.has(type))) return true;
+      switch (moment.after) {
+        case 'accepted':
+          return true;
+        case 'order':
+          return seen.has(`order${moment.order}.${moment.status.toLowerCase()}`);
+        case 'checkout':
+          return seen.has(`checkout.${moment.status.toLowerCase()}`);
+      }
+    };
+    return new Promise((resolve) => {
+      this.waiters.add({ checkoutId, ready, resolve, deadline });
+      this.settleWaiters();
+    });
+  }
+
+  /** Resolves once the checkout is recorded (its orders have ids), or it finished, or at the deadline. */
+  recorded(checkoutId: string, deadline: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.add({ checkoutId, ready: (seen) => seen.has('checkout.created') || TERMINAL.some((type) => seen.has(type)), resolve, deadline });
+      this.settleWaiters();
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.seen.size === 0) return;
+    this.polling = true;
+    try {
+      const { rows } = await this.pool.query<{ checkout_id: string; type: string; position: number | null }>(
+        `SELECT e.checkout_id, e.type, o.position FROM events e LEFT JOIN payment_orders o ON o.id = e.payment_order_id
+          WHERE e.checkout_id = ANY($1)`,
+        [[...this.seen.keys()]],
+      );
+      for (const row of rows) {
+        const key = row.position === null ? row.type : `order${row.position - 1}.${row.type.slice(row.type.indexOf('.') + 1)}`;
+        this.seen.get(row.checkout_id)?.add(key);
+      }
+    } catch {
+      // The next poll tries again.
+    } finally {
+      this.polling = false;
+    }
+    this.settleWaiters();
+  }
+
+  private settleWaiters(): void {
+    const now = Date.now();
+    for (const waiter of this.waiters) {
+      const seen = this.seen.get(waiter.checkoutId) ?? new Set<string>();
+      if (this.closed.has(waiter.checkoutId) || waiter.ready(seen) || now >= waiter.deadline) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+}
+
+export interface DriverContext {
+  settle: TestSettle;
+  watcher: CheckoutWatcher;
+  /** Unique to this run: keys, customers and sellers never meet another run's rows. */
+  runId: string;
+  /** How long a scenario may take, from its first request, before it counts as stuck. */
+  finishWithinMs: number;
+  cli: { path: string; address: string } | undefined;
+}
+
+export interface ScenarioOutcome {
+  checkoutIds: string[];
+  /** What the client did and what it was answered, for the report. */
+  log: string[];
+  /** Breaches seen from the client's side: an API answer that was a 5xx, a replay that answered another resource. */
+  violations: Violation[];
+}
+
+/** Plays one scenario against a running Settle: plans the PSP's faults, posts the checkout, acts, and waits for the end. */
+export async function runScenario(ctx: DriverContext, scenario: Scenario, label: string): Promise<ScenarioOutcome> {
+  const { settle } = ctx;
+  const log: string[] = [];
+  const violations: Violation[] = [];
+  const breach = (invariant: Violation['invariant'], subject: string, text: string) =>
+    violations.push({ invariant, subject, message: `[${label}] ${invariant}: ${subject}: ${text}` });
+  const started = Date.now();
+  const deadline = started + ctx.finishWithinMs;
+
+  const paymentMethods: string[] = [];
+  for (const plan of scenario.paymentMethods) {
+    const paymentMethod = await settle.psp.paymentMethod(plan.card);
+    for (const { operation, fault } of plan.faults) settle.psp.inject({ operation, paymentMethod }, fault);
+    paymentMethods.push(paymentMethod);
+  }
+  const tag = `${ctx.runId}_${scenario.seed}`;
+  const body = {
+    customerId: `cus_${tag}`,
+    currency: scenario.currency,
+    paymentMethod: paymentMethods[0],
+    capture: scenario.capture,
+    allowPartial: scenario.allowPartial,
+    orders: scenario.orders.map((order, index) => ({
+      sellerId: `seller_${tag}_${index}`,
+      amount: order.amount,
+      ...(order.paymentMethod === 0 ? {} : { paymentMethod: paymentMethods[order.paymentMethod] }),
+    })),
+  };
+  const key = `checkout_${tag}`;
+  const postCheckout = async (copy: number) => {
+    const answer = await settle.post('/v1/checkouts', body, { 'Idempotency-Key': key });
+    log.push(`POST /v1/checkouts #${copy}: ${answer.status} ${answer.body?.checkoutId ?? JSON.stringify(answer.body)}`);
+    if (answer.status >= 500) breach('api', 'POST /v1/checkouts', `answered ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.status === 202 ? (answer.body.checkoutId as string) : undefined;
+  };
+  const copies = Array.from({ length: scenario.duplicatePosts.copies }, (_, index) => index + 1);
+  const answered =
+    scenario.duplicatePosts.when === 'alongside'
+      ? await Promise.all([0, ...copies].map(postCheckout))
+      : [await postCheckout(0), ...(await sequentially(copies, postCheckout))];
+  const checkoutIds = [...new Set(answered.filter((id): id is string => id !== undefined))];
+  if (checkoutIds.length > 1) {
+    breach('idempotency', key, `one Idempotency-Key and body answered ${checkoutIds.length} checkouts: ${checkoutIds.join(', ')}`);
+  }
+  const checkoutId = checkoutIds[0];
+  if (!checkoutId) {
+    breach('api', 'POST /v1/checkouts', 'no POST of the checkout was accepted');
+    return { checkoutIds, log, violations };
+  }
+
+  for (const id of checkoutIds) ctx.watcher.track(id);
+  const workflowsEnded = Promise.all(
+    checkoutIds.map((id) =>
+      settle.temporal.workflow
+        .getHandle(checkoutWorkflowId(id))
+        .result()
+        .then(
+          () => undefined,
+          (error) => log.push(`checkout workflow ${id} ended in error: ${error?.cause?.message ?? error?.message}`),
+        )
+        .finally(() => ctx.watcher.close(id)),
+    ),
+  );
+
+  const refundIds: string[] = [];
+  const act = async (action: ClientAction, index: number) => {
+    await ctx.watcher.until(checkoutId, action.at, deadline);
+    if (action.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(action.delayMs, Math.max(0, deadline - Date.now()))));
+    const elapsed = `t+${Date.now() - started}ms`;
+    switch (action.kind) {
+      case 'cancel':
+      case 'capture': {
+        if (action.via === 'cli') {
+          const input = action.kind === 'cancel' ? ['--input', JSON.stringify({ reason: action.reason })] : [];
+          const result = await signalFromShell(ctx.cli, checkoutWorkflowId(checkoutId), action.kind, input);
+          log.push(`${elapsed} temporal workflow signal --name ${action.kind}: ${result}`);
+          return;
+        }
+        const path = `/v1/checkouts/${checkoutId}/${action.kind}`;
+        const answer = await settle.post(path, action.kind === 'cancel' ? { reason: action.reason } : {});
+        log.push(`${elapsed} POST ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+        if (answer.status >= 500) breach('api', path, `answered ${answer.status} ${JSON.stringify(answer.body)}`);
+        return;
+      }
+      case 'refund': {
+        await ctx.watcher.recorded(checkoutId, deadline);
+        const orderId = await orderIdAt(settle.pool, checkoutId, action.order);
+        if (!orderId) {
+          log.push(`${elapsed} refund of o${action.order}: the checkout was never recorded`);
+          return;
+        }
+        const path = `/v1/payment-orders/${orderId}/refunds`;
+        const refundKey = `refund_${tag}_${index}`;
+        const answers = await Promise.all(
+          Array.from({ length: action.copies + 1 }, () =>
+            settle.post(path, action.amount === undefined ? {} : { amount: action.amount }, { 'Idempotency-Key': refundKey }),
+          ),
+        );
+        const ids = new Set<string>();
+        for (const answer of answers) {
+          log.push(`${elapsed} POST ${path} ${action.amount ?? 'rest'}: ${answer.status} ${JSON.stringify(answer.body)}`);
+          if (answer.status >= 500) breach('api', path, `answered ${answer.status} ${JSON.stringify(answer.body)}`);
+          if (answer.status === 202) ids.add(answer.body.refundId);
+        }
+        if (ids.size > 1) breach('idempotency', refundKey, `one Idempotency-Key answered ${ids.size} refunds: ${[...ids].join(', ')}`);
+        refundIds.push(...ids);
+        return;
+      }
+    }
+  };
+  await Promise.all(scenario.actions.map((action, index) => act(action, index)));
+
+  // The end: the checkout workflows, every refund the client asked for, and every payment order's workflow.
+  const bounded = <T>(promise: Promise<T>) =>
+    Promise.race([promise, new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+  await bounded(workflowsEnded);
+  const orderIds = (await settle.pool.query<{ id: string }>('SELECT id FROM payment_orders WHERE checkout_id = ANY($1)', [checkoutIds])).rows.map(
+    (row) => row.id,
+  );
+  const ended = (workflowId: string) =>
+    settle.temporal.workflow
+      .getHandle(workflowId)
+      .result()
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+  await bounded(Promise.all([...refundIds.map((id) => ended(refundWorkflowId(id))), ...orderIds.map((id) => ended(paymentOrderWorkflowId(id)))]));
+  for (const id of checkoutIds) ctx.watcher.forget(id);
+  return { checkoutIds, log, violations };
+}
+
+async function orderIdAt(pool: Pool, checkoutId: string, index: number): Promise<string | undefined> {
+  const { rows } = await pool.query<{ id: string }>('SELECT id FROM payment_orders WHERE checkout_id = $1 AND position = $2', [checkoutId, index + 1]);
+  return rows[0]?.id;
+}
+
+async function sequentially<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await fn(item));
+  return results;
+}
+
+/** `temporal workflow signal`, as an operator would send it from a shell; answers what the command said. */
+function signalFromShell(cli: DriverContext['cli'], workflowId: string, name: string, input: string[]): Promise<string> {
+  if (!cli) return Promise.resolve('skipped: no temporal CLI');
+  const args = ['workflow', 'signal', '--address', cli.address, '--namespace', 'default', '--workflow-id', workflowId, '--name', name, ...input];
+  return new Promise((resolve) => {
+    execFile(cli.path, args, { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve(error ? `exit ${error.code ?? error.signal}: ${(stderr || stdout).trim().split('\n')[0]}` : 'ok');
+    });
+  });
+}
