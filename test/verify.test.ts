@@ -1,12 +1,16 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import type pg from 'pg';
-import { createPool, type Pool } from '../db/pool';
+import { createPool, withTransaction, type Pool } from '../db/pool';
 import { verifyBooks } from '../db/verify';
+import { buildSettle, type Build } from './support/build';
 import { startSettle, uniqueId, type TestSettle } from './support/settle';
 
 let settle: TestSettle;
 let pool: Pool;
 let seller: string;
 let orderId: string;
+let refundId: string;
 beforeAll(async () => {
   settle = await startSettle();
   pool = createPool(process.env.SETTLE_TEST_DATABASE_URL!, 2);
@@ -14,7 +18,8 @@ beforeAll(async () => {
   const result = await settle.checkoutResult(await settle.createCheckout({ orders: [{ sellerId: seller, amount: 5000 }] }));
   orderId = result.orders[0]!.orderId;
   const refund = await settle.post(`/v1/payment-orders/${orderId}/refunds`, { amount: 1000 }, { 'Idempotency-Key': uniqueId('key') });
-  await settle.temporal.workflow.getHandle(`refund-${refund.body.refundId}`).result();
+  refundId = refund.body.refundId;
+  await settle.temporal.workflow.getHandle(`refund-${refundId}`).result();
 });
 afterAll(async () => {
   await pool?.end();
@@ -48,6 +53,7 @@ describe('verify', () => {
       'capture_transaction_mismatch',
       'refund_reversal_mismatch',
       'refunded_amount_mismatch',
+      'held_without_record',
       'psp_mismatch',
     ]);
   });
@@ -80,11 +86,83 @@ describe('verify', () => {
     expect(breaches.wallet_ledger_mismatch).toEqual([`${seller} USD: wallet 4000, ledger -1000`]);
   });
 
+  it('names a succeeded refund whose ledger reversal was deleted', async () => {
+    const breaches = await verifyTampered(async (tx) => {
+      const { rows } = await tx.query(`SELECT id FROM ledger_transactions WHERE payment_order_id = $1 AND step = $2`, [orderId, `refund:${refundId}`]);
+      await tx.query('DELETE FROM ledger_entries WHERE transaction_id = $1', [rows[0].id]);
+      await tx.query('DELETE FROM ledger_transactions WHERE id = $1', [rows[0].id]);
+    });
+    expect(Object.keys(breaches).sort()).toEqual(['refund_reversal_mismatch', 'wallet_ledger_mismatch']);
+    expect(breaches.refund_reversal_mismatch).toEqual([`${refundId} (SUCCEEDED): 0 reversals`]);
+  });
+
+  it('names a refund whose amount no longer adds up to what its order says was refunded', async () => {
+    const breaches = await verifyTampered((tx) => tx.query('UPDATE refunds SET amount = amount + 1 WHERE id = $1', [refundId]));
+    expect(Object.keys(breaches)).toEqual(['refunded_amount_mismatch']);
+    expect(breaches.refunded_amount_mismatch).toEqual([`${orderId}: refunded_amount 1000, refunds 1001`]);
+  });
+
   it("names an order the PSP's records disagree with", async () => {
     const breaches = await verifyTampered((tx) =>
       tx.query('UPDATE psp_simulator_payments SET amount_refunded = amount_refunded + 500 WHERE payment_order_id = $1', [orderId]),
     );
     expect(Object.keys(breaches)).toEqual(['psp_mismatch']);
     expect(breaches.psp_mismatch![0]).toContain(`${orderId}: ours captured 5000 refunded 1000`);
+  });
+});
+
+describe('npm run verify', () => {
+  let build: Build;
+  let own: TestSettle;
+  let databaseUrl: string;
+  beforeAll(async () => {
+    // A database of its own: the command judges everything in it, and the test tampers with it for real.
+    own = await startSettle({ isolatedDatabase: true });
+    build = await buildSettle();
+    databaseUrl = own.pool.options.connectionString!;
+    const result = await own.checkoutResult(await own.createCheckout({ orders: [{ sellerId: uniqueId('seller'), amount: 2500 }] }));
+    const refund = await own.post(`/v1/payment-orders/${result.orders[0]!.orderId}/refunds`, { amount: 400 }, { 'Idempotency-Key': uniqueId('key') });
+    await own.temporal.workflow.getHandle(`refund-${refund.body.refundId}`).result();
+  }, 180_000);
+  afterAll(() => own?.stop());
+
+  /** The command as `npm run verify` runs it after its build: `node dist/bin/verify.js`. */
+  const verify = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(build.dir, 'bin', 'verify.js')], { env: { ...build.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+      );
+    });
+
+  it('exits 0 on books that hold, every check ok', async () => {
+    const { code, stdout } = await verify({ DATABASE_URL: databaseUrl });
+    expect(stdout).not.toMatch(/FAIL/);
+    expect(stdout.split('\n').filter((line) => line.startsWith('ok ')).length).toBe((await verifyBooks(own.pool)).length);
+    expect(stdout).toMatch(/^books verified in \d+ ms$/m);
+    expect(code).toBe(0);
+  });
+
+  it('exits 1 naming the check and the refund when the books were tampered with', async () => {
+    const { rows } = await own.pool.query('SELECT id, payment_order_id FROM refunds');
+    expect(rows).toHaveLength(1);
+    await withTransaction(own.pool, async (tx) => {
+      // As an intruder with direct database access would, and committed: the command runs in another process.
+      await tx.query('SET LOCAL session_replication_role = replica');
+      await tx.query('UPDATE refunds SET amount = amount + 1 WHERE id = $1', [rows[0].id]);
+    });
+    const { code, stdout } = await verify({ DATABASE_URL: databaseUrl });
+    expect(stdout).toContain(`FAIL  every payment order's refunded amount is the sum of its succeeded refunds: 1 breach(es) [refunded_amount_mismatch]`);
+    expect(stdout).toContain(`${rows[0].payment_order_id}: refunded_amount 400, refunds 401`);
+    expect(stdout.match(/^FAIL/gm)).toHaveLength(1);
+    expect(stdout).toMatch(/^1 breach\(es\) found$/m);
+    expect(code).toBe(1);
+  });
+
+  it('exits 2, saying why, when it cannot check at all', async () => {
+    const unreachable = new URL(databaseUrl);
+    unreachable.port = '1';
+    const { code, stderr } = await verify({ DATABASE_URL: unreachable.toString() });
+    expect(stderr).toContain('verify could not run: cannot reach DATABASE_URL');
+    expect(code).toBe(2);
   });
 });
