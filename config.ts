@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS } from './db/idempotency';
 import { parseFaultRates, type FaultRate } from './psp/faultRates';
 
 /**
@@ -28,6 +29,7 @@ const settings = z.object({
     .optional(),
   STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9_]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
   AUTHORIZATION_WINDOW_MS: positiveInt.default(7 * 24 * 60 * 60 * 1000),
+  IDEMPOTENCY_KEY_TTL_HOURS: positiveInt.default(DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS),
   RECONCILIATION_TIME: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time HH:MM')
@@ -91,6 +93,12 @@ export interface Config {
   embeddedPostgresPort: number;
   psp: PspConfig;
   authorizationWindowMs: number;
+  /**
+   * How long an Idempotency-Key answers retries of its first request; then it is free for new work. Keep it
+   * within Temporal's retention period, which is what refuses a second run of a workflow whose start was
+   * accepted but never marked.
+   */
+  idempotencyKeyTtlHours: number;
   /** When the nightly reconciliation runs, UTC. */
   reconciliationTime: { hour: number; minute: number };
   settlementDir: string;
@@ -136,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             seed: e.SIMULATED_PSP_SEED,
           },
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
+    idempotencyKeyTtlHours: e.IDEMPOTENCY_KEY_TTL_HOURS,
     reconciliationTime: { hour: Number(e.RECONCILIATION_TIME.slice(0, 2)), minute: Number(e.RECONCILIATION_TIME.slice(3)) },
     settlementDir: path.join(path.resolve(e.SETTLE_DATA_DIR), 'settlements'),
     worker: {

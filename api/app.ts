@@ -5,6 +5,7 @@ import { ApiError, errorHandler } from './errors';
 import { eventRoutes } from './events';
 import { paymentOrderRoutes } from './paymentOrders';
 import { reconciliationRoutes } from './reconciliations';
+import { requireUtf8 } from './requests';
 import { webhookRoutes } from './webhooks';
 
 export function createApp(ctx: ApiContext): Express {
@@ -14,7 +15,7 @@ export function createApp(ctx: ApiContext): Express {
   // Before the JSON parser: a webhook's signature is checked on the body exactly as it arrived.
   app.use(webhookRoutes(ctx));
   // Not strict: a JSON body that is not an object (null, a number) reaches validation and is named there.
-  app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'], verify: requireUtf8 }));
 
   app.get('/healthz', async (_req, res) => {
     const [database, temporal] = await Promise.all([

@@ -1,12 +1,12 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { CheckoutInput, CheckoutView } from '../domain/checkout';
-import { checkoutRequestSchema } from '../domain/checkoutRequest';
+import { cancelRequestSchema, checkoutRequestSchema } from '../domain/checkoutRequest';
 import { CHECKOUT_ID_PREFIX, PAYMENT_ORDER_ID_PREFIX, checkoutWorkflowId, isCheckoutId } from '../domain/ids';
 import { isTerminalCheckoutStatus } from '../domain/status';
 import { findCheckoutView } from '../db/checkouts';
-import { claimIdempotencyKey } from '../db/idempotency';
+import { claimIdempotencyKey, DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS } from '../db/idempotency';
 import type { checkoutWorkflow } from '../workflows/checkout';
 import {
   CheckoutStatusAttribute,
@@ -17,7 +17,7 @@ import {
 } from '../workflows/definitions';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { newId, parseBody, requestHash, requireIdempotencyKey } from './requests';
+import { newId, parseBody, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
 
 interface CheckoutCreated {
   checkoutId: string;
@@ -25,30 +25,20 @@ interface CheckoutCreated {
   links: { self: string };
 }
 
-const cancelRequestSchema = z.strictObject({
-  reason: z.string().max(500, 'must be at most 500 characters').optional(),
-});
-
 export function checkoutRoutes(ctx: ApiContext): Router {
   const router = Router();
 
-  const startCheckout = async (input: CheckoutInput) => {
-    try {
-      await ctx.temporal.workflow.start<typeof checkoutWorkflow>('checkoutWorkflow', {
-        workflowId: checkoutWorkflowId(input.checkoutId),
-        taskQueue: ctx.taskQueue,
-        args: [input],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: CheckoutStatusAttribute, value: 'PENDING' },
-          { key: CustomerIdAttribute, value: input.customerId },
-        ],
-      });
-    } catch (error) {
-      // A retry of a request whose first attempt started the workflow: it is already running or done.
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    }
-  };
+  const startCheckout = (input: CheckoutInput) =>
+    ctx.temporal.workflow.start<typeof checkoutWorkflow>('checkoutWorkflow', {
+      workflowId: checkoutWorkflowId(input.checkoutId),
+      taskQueue: ctx.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: CheckoutStatusAttribute, value: 'PENDING' },
+        { key: CustomerIdAttribute, value: input.customerId },
+      ],
+    });
 
   router.post('/v1/checkouts', async (req, res) => {
     const key = requireIdempotencyKey(req);
@@ -72,10 +62,12 @@ export function checkoutRoutes(ctx: ApiContext): Router {
       })),
     };
     const response: CheckoutCreated = { checkoutId, status: 'PENDING', links: { self: `/v1/checkouts/${checkoutId}` } };
+    const scope = 'POST /v1/checkouts';
     const claim = await claimIdempotencyKey(ctx.pool, {
-      scope: 'POST /v1/checkouts',
+      scope,
       key,
       requestHash: requestHash(request),
+      ttlHours: ctx.idempotencyKeyTtlHours ?? DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS,
       resourceId: checkoutId,
       request: input,
       response,
@@ -83,8 +75,9 @@ export function checkoutRoutes(ctx: ApiContext): Router {
     if (claim.kind === 'conflict') {
       throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
     }
-    // On a replay, start the first request's workflow again: harmless if it runs, needed if that attempt died first.
-    await startCheckout(claim.kind === 'new' ? input : claim.request);
+    // A replay starts the first request's workflow only if that attempt died before Temporal took it.
+    if (claim.kind === 'new') await startIdempotentWork(ctx.pool, { scope, key, resourceId: checkoutId }, () => startCheckout(input));
+    else if (!claim.started) await startIdempotentWork(ctx.pool, { scope, key, resourceId: claim.resourceId }, () => startCheckout(claim.request));
     const answer = claim.kind === 'new' ? response : claim.response;
     if (claim.kind === 'replay') res.set('Idempotent-Replayed', 'true');
     res.status(202).location(answer.links.self).json(answer);

@@ -10,6 +10,8 @@ export interface ApiContext {
   taskQueue: string;
   /** Manual capture: how long a checkout waits for its capture before it releases every hold. */
   authorizationWindowMs: number;
+  /** How long an Idempotency-Key answers retries of its first request (default: a day, as Stripe). */
+  idempotencyKeyTtlHours?: number | undefined;
   logger: Logger;
   /** With PSP=stripe: verifies and handles POST /webhooks/stripe. */
   stripeWebhooks?: StripeWebhooks | undefined;

@@ -45,6 +45,7 @@ const bodyParserErrors: Record<string, [number, string, string]> = {
   'entity.too.large': [413, 'payload_too_large', 'the request body is too large'],
   'encoding.unsupported': [415, 'unsupported_encoding', 'the request body encoding is not supported'],
   'charset.unsupported': [415, 'unsupported_charset', 'the request body charset is not supported; send UTF-8'],
+  'encoding.invalid': [400, 'invalid_request', 'the request body is not valid UTF-8'],
   'request.aborted': [400, 'request_aborted', 'the request was aborted before its body arrived'],
   'request.size.invalid': [400, 'invalid_request', 'the request body length does not match Content-Length'],
   'stream.encoding.set': [400, 'invalid_request', 'the request body could not be read'],

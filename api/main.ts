@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     temporal: new Client({ connection, namespace: config.temporal.namespace }),
     taskQueue: config.temporal.taskQueue,
     authorizationWindowMs: config.authorizationWindowMs,
+    idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     logger,
     stripeWebhooks: stripeWebhooksFor(config.psp),
   });

@@ -1,10 +1,9 @@
 import { Router } from 'express';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { EXTERNAL_ID_PATTERN, isPaymentOrderId } from '../domain/ids';
 import { MAX_ORDER_AMOUNT } from '../domain/money';
 import { isRefundId, REFUND_ID_PREFIX, refundWorkflowId, type RefundInput } from '../domain/refund';
-import { claimIdempotencyKey, lockIdempotencyKey } from '../db/idempotency';
+import { DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS, lockIdempotencyKey, recordIdempotencyKey } from '../db/idempotency';
 import { findPaymentOrderView } from '../db/paymentOrders';
 import { withTransaction } from '../db/pool';
 import { findRefundView, reserveRefund } from '../db/refunds';
@@ -12,7 +11,7 @@ import { walletBalances } from '../db/wallets';
 import type { refundWorkflow } from '../workflows/refund';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { newId, parseBody, requestHash, requireIdempotencyKey } from './requests';
+import { newId, parseBody, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
 
 const refundRequestSchema = z.strictObject({
   /** Minor units; without it, everything not yet refunded. */
@@ -57,12 +56,13 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
 
     const scope = 'POST /v1/payment-orders/:id/refunds';
     const hash = requestHash({ paymentOrderId, ...request });
+    const ttlHours = ctx.idempotencyKeyTtlHours ?? DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS;
     const claimed = await withTransaction(ctx.pool, async (tx) => {
-      const previous = await lockIdempotencyKey<RefundInput, RefundCreated>(tx, scope, key, hash);
+      const previous = await lockIdempotencyKey<RefundInput, RefundCreated>(tx, { scope, key, requestHash: hash, ttlHours });
       if (previous.kind === 'conflict') {
         throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
       }
-      if (previous.kind === 'replay') return { refund: previous.request, answer: previous.response, replay: true };
+      if (previous.kind === 'replay') return { refund: previous.request, answer: previous.response, replay: true, started: previous.started };
 
       const reservation = await reserveRefund(tx, { refundId, paymentOrderId, amount: request.amount ?? 'remaining', reason: 'requested_by_customer' });
       if (reservation.kind === 'not_refundable') {
@@ -81,19 +81,21 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
         status: 'PENDING',
         links: { self: `/v1/refunds/${refundId}` },
       };
-      await claimIdempotencyKey(tx, { scope, key, requestHash: hash, resourceId: refundId, request: reservation.refund, response: answer });
-      return { refund: reservation.refund, answer, replay: false };
+      await recordIdempotencyKey(tx, { scope, key, requestHash: hash, ttlHours, resourceId: refundId, request: reservation.refund, response: answer });
+      return { refund: reservation.refund, answer, replay: false, started: false };
     });
     const { refund, answer } = claimed;
-    try {
-      await ctx.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
-        workflowId: refundWorkflowId(refund.refundId),
-        taskQueue: ctx.taskQueue,
-        args: [refund, 'requested_by_customer'],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    // A replay starts the refund only if the first attempt died before Temporal took it: a refund the PSP
+    // refused must not be sent again, where it might now go through.
+    if (!claimed.started) {
+      await startIdempotentWork(ctx.pool, { scope, key, resourceId: refund.refundId }, () =>
+        ctx.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+          workflowId: refundWorkflowId(refund.refundId),
+          taskQueue: ctx.taskQueue,
+          args: [refund, 'requested_by_customer'],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        }),
+      );
     }
     if (claimed.replay) res.set('Idempotent-Replayed', 'true');
     res.status(202).location(answer.links.self).json(answer);

@@ -1,12 +1,13 @@
 import { Router } from 'express';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
+import { plainText } from '../domain/checkoutRequest';
 import { DISCREPANCY_CLASSES, SETTLEMENT_DATE } from '../domain/settlement';
 import { findReconciliationView, startRun } from '../db/reconciliation';
 import type { reconciliationWorkflow } from '../workflows/reconciliation';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { newId, parseBody } from './requests';
+import { newId, parseBody, parseParams } from './requests';
 
 const startSchema = z.strictObject({
   date: z
@@ -15,6 +16,9 @@ const startSchema = z.strictObject({
     .refine((date) => !Number.isNaN(Date.parse(`${date}T00:00:00Z`)) && new Date(`${date}T00:00:00Z`).toISOString().startsWith(date), 'is not a calendar date')
     .refine((date) => new Date(`${date}T00:00:00Z`).getTime() <= Date.now(), 'must not be in the future'),
 });
+
+// A nightly run's id is its scheduled workflow's, so any text Temporal allows as a workflow id.
+const runParams = z.object({ id: plainText({ max: 1000 }) });
 
 const pageSchema = z.strictObject({
   after: z.string().regex(/^\d{1,19}$/, 'must be a cursor this endpoint handed out (nextCursor)').optional(),
@@ -44,10 +48,10 @@ export function reconciliationRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/v1/reconciliations/:id', async (req, res) => {
-    const page = pageSchema.safeParse(req.query);
-    if (!page.success) throw ApiError.fromValidation(page.error);
-    const view = await findReconciliationView(ctx.pool, req.params.id, page.data);
-    if (!view) throw ApiError.notFound('reconciliation', req.params.id);
+    const { id } = parseParams(req.params, runParams);
+    const page = parseParams(req.query, pageSchema);
+    const view = await findReconciliationView(ctx.pool, id, page);
+    if (!view) throw ApiError.notFound('reconciliation', id);
     res.json(view);
   });
 

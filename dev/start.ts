@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       temporal,
       taskQueue: config.temporal.taskQueue,
       authorizationWindowMs: config.authorizationWindowMs,
+      idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
       logger,
       stripeWebhooks: stripeWebhooksFor(config.psp),
     });
