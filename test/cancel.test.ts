@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { checkoutWorkflowId } from '../domain/ids';
+import type { Psp } from '../psp/types';
 import { expectBooksAgree } from './support/agreement';
 import { PSP_KINDS } from './support/psps';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
@@ -9,9 +10,11 @@ const run = promisify(execFile);
 
 describe.each(PSP_KINDS)('with PSP=%s', (kind) => {
 let settle: TestSettle;
+/** Its manual-capture checkouts' authorizations run out at once: a test of expiry waits only for the outcome. */
 let shortWindow: TestSettle;
+const SHORT_WINDOW_MS = 1500;
 beforeAll(async () => {
-  [settle, shortWindow] = await Promise.all([startSettle({ psp: kind }), startSettle({ psp: kind, authorizationWindowMs: 1500 })]);
+  [settle, shortWindow] = await Promise.all([startSettle({ psp: kind }), startSettle({ psp: kind, authorizationWindowMs: SHORT_WINDOW_MS })]);
 });
 afterAll(() => Promise.all([settle?.stop(), shortWindow?.stop()]));
 
@@ -29,10 +32,31 @@ async function checkoutEvents(checkoutId: string): Promise<string[]> {
   return rows.map((row) => row.type);
 }
 
+/**
+ * Holds the PSP calls of one kind for orders of this amount until the test lets them go, so the test decides
+ * when they land instead of racing a delay. The hold is in front of the PSP: nothing reaches it meanwhile.
+ */
+function holdPsp(target: TestSettle, operation: 'authorize' | 'capture', amount: number): { release(): void } {
+  const psp: Psp = target.psp.psp;
+  const original = psp[operation] as (request: { amount: number }) => Promise<unknown>;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  (psp as unknown as Record<string, unknown>)[operation] = async (request: { amount: number }) => {
+    if (request.amount === amount) await opened;
+    return original.call(psp, request);
+  };
+  return {
+    release() {
+      (psp as unknown as Record<string, unknown>)[operation] = original;
+      open();
+    },
+  };
+}
+
 /** A manual-capture checkout whose orders have all authorized and which waits for its capture. */
-async function authorizedCheckout(target: TestSettle = settle): Promise<string> {
-  const checkoutId = await target.createCheckout({ capture: 'manual', orders: twoOrders() });
-  await eventually('the checkout to wait for its capture', async () => (await target.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+async function authorizedCheckout(): Promise<string> {
+  const checkoutId = await settle.createCheckout({ capture: 'manual', orders: twoOrders() });
+  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
   return checkoutId;
 }
 
@@ -71,15 +95,22 @@ describe('cancel', () => {
   });
 
   it('after capture: captured orders are refunded, wallets debited back and the ledger reversed', async () => {
-    // One capture is slow, so the cancel lands while the checkout is capturing and another order is captured.
-    const slowToCapture = await settle.psp.paymentMethod('visa');
-    settle.psp.inject({ operation: 'capture', paymentMethod: slowToCapture }, { kind: 'slow', ms: 1500 });
-    const [fast, slow] = twoOrders();
-    const checkoutId = await settle.createCheckout({ orders: [fast, { ...slow, paymentMethod: slowToCapture }] });
-    await eventually('one order to be captured', async () => (await settle.checkout(checkoutId)).orders[0]!.status === 'SUCCEEDED');
+    // The second order's capture is held, so the cancel lands while the checkout is capturing and the first is captured.
+    const [fast, held] = twoOrders();
+    const capture = holdPsp(settle, 'capture', held!.amount);
+    let result;
+    try {
+      const checkoutId = await settle.createCheckout({ orders: [fast, held] });
+      await eventually('one order to be captured', async () => (await settle.checkout(checkoutId)).orders[0]!.status === 'SUCCEEDED');
+      const view = await settle.checkout(checkoutId);
+      expect([view.status, view.orders[1]!.status]).toEqual(['CAPTURING', 'AUTHORIZED']);
 
-    expect((await cancel(checkoutId)).status).toBe(202);
-    const result = await settle.checkoutResult(checkoutId);
+      expect((await cancel(checkoutId)).status).toBe(202);
+      capture.release();
+      result = await settle.checkoutResult(checkoutId);
+    } finally {
+      capture.release();
+    }
     expect(result.status).toBe('CANCELED');
     expect(result.orders.map((o) => [o.status, o.refundedAmount, o.failureCode])).toEqual([
       ['REFUNDED', 1500, 'checkout_canceled'],
@@ -164,23 +195,42 @@ describe('manual capture', () => {
   });
 
   it('refuses a capture call for a checkout that captures by itself', async () => {
-    const slowToAuthorize = await settle.psp.paymentMethod('visa');
-    settle.psp.inject({ operation: 'authorize', paymentMethod: slowToAuthorize }, { kind: 'slow', ms: 1000 });
-    const checkoutId = await settle.createCheckout({ paymentMethod: slowToAuthorize, orders: twoOrders() });
-    const answer = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
-    expect(answer.status).toBe(409);
-    expect(answer.body.error.code).toBe('checkout_not_capturable');
+    // Its authorizations are held, so the checkout is still running when the capture call is answered.
+    const orders = twoOrders();
+    const authorize = holdPsp(settle, 'authorize', orders[1]!.amount);
+    let checkoutId;
+    try {
+      checkoutId = await settle.createCheckout({ orders });
+      const answer = await settle.post(`/v1/checkouts/${checkoutId}/capture`, {});
+      expect(answer.status).toBe(409);
+      expect(answer.body.error.code).toBe('checkout_not_capturable');
+      expect(answer.body.error.message).toMatch(/^the checkout is (PENDING|PROCESSING);/);
+    } finally {
+      authorize.release();
+    }
     expect((await settle.checkoutResult(checkoutId)).status).toBe('SUCCEEDED');
   });
 
   it('voids every hold itself when the authorization window runs out', async () => {
-    const checkoutId = await authorizedCheckout(shortWindow);
+    // The test never acts inside the window: it starts the checkout and waits for the outcome.
+    const checkoutId = await shortWindow.createCheckout({ capture: 'manual', orders: twoOrders() });
     const result = await shortWindow.checkoutResult(checkoutId);
     expect(result).toMatchObject({ status: 'CANCELED', failureCode: 'authorization_expired' });
     expect(result.orders.map((o) => [o.status, o.failureCode])).toEqual([
       ['VOIDED', 'authorization_expired'],
       ['VOIDED', 'authorization_expired'],
     ]);
+    // Every order was authorized and the checkout waited for its capture; then the window's timer fired.
+    const { rows } = await shortWindow.pool.query('SELECT type FROM events WHERE checkout_id = $1 ORDER BY id', [checkoutId]);
+    const types: string[] = rows.map((row) => row.type);
+    expect(types.filter((type) => type === 'payment_order.authorized')).toHaveLength(2);
+    expect(types.indexOf('checkout.requires_capture')).toBeGreaterThan(types.lastIndexOf('payment_order.authorized'));
+    expect(types.indexOf('payment_order.voided')).toBeGreaterThan(types.indexOf('checkout.requires_capture'));
+    const history = await shortWindow.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).fetchHistory();
+    const timers = (history.events ?? []).filter((event) => event.timerStartedEventAttributes);
+    const durationMs = ({ seconds, nanos }: { seconds?: unknown; nanos?: number | null }) => Number(String(seconds ?? 0)) * 1000 + (nanos ?? 0) / 1e6;
+    expect(timers.map((event) => durationMs(event.timerStartedEventAttributes!.startToFireTimeout!))).toEqual([SHORT_WINDOW_MS]);
+    expect((history.events ?? []).filter((event) => event.timerFiredEventAttributes)).toHaveLength(1);
     await expectBooksAgree(shortWindow.pool, shortWindow.psp, result);
   });
 });
