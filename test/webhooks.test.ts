@@ -40,6 +40,27 @@ async function signalsReceived(paymentOrderId: string, name: string): Promise<nu
   return (history.events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes?.signalName === name).length;
 }
 
+const eventIds = (events: Array<{ eventId?: unknown }>) => events.map((event) => Number(String(event.eventId)));
+
+/**
+ * How a payment order's authorization went, from its workflow history: when pspEvent signals arrived, when
+ * each authorization attempt was scheduled, and when recheck timers fired.
+ */
+async function authorizationHistory(paymentOrderId: string) {
+  const history = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).fetchHistory();
+  const events = history.events ?? [];
+  const authorizations = eventIds(events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'authorizePaymentOrder'));
+  const completing = authorizations[authorizations.length - 1]!;
+  return {
+    signals: eventIds(events.filter((event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'pspEvent')),
+    authorizations,
+    /** The attempt that completed the authorization: the last one. */
+    completing,
+    /** Recheck timers that fired before that attempt was scheduled. */
+    timersFiredBefore: eventIds(events.filter((event) => event.timerFiredEventAttributes)).filter((id) => id < completing),
+  };
+}
+
 /** A checkout whose one order waits for the buyer's 3-D Secure authentication. */
 async function checkoutAwaitingAuthentication() {
   const checkoutId = await settle.createCheckout({
@@ -125,8 +146,55 @@ describe('Stripe webhooks', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(result.orders[0]).toMatchObject({ status: 'SUCCEEDED', pspReference: intent.id });
     expect(await signalsReceived(orderId, 'pspEvent')).toBe(2);
+    // The webhook, not the recheck timer, woke it: the attempt that authorized was scheduled after the first
+    // pspEvent signal, and no recheck timer had fired by then.
+    const authorization = await authorizationHistory(orderId);
+    expect(authorization.completing).toBeGreaterThan(authorization.signals[0]!);
+    expect(authorization.timersFiredBefore).toEqual([]);
     const { rows } = await settle.pool.query('SELECT count(*)::int AS n FROM stripe_webhook_events WHERE id = $1', [earlier.id]);
     expect(rows[0].n).toBe(1);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('that arrive while an authorization attempt is still in flight wake the order all the same', async () => {
+    // The first attempt's answer (pending: the buyer must authenticate) is held until the webhook is in.
+    const amount = 2300;
+    const psp = settle.psp.psp;
+    const authorize = psp.authorize;
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    psp.authorize = async (request) => {
+      const result = await authorize.call(psp, request);
+      if (request.amount === amount) await answered;
+      return result;
+    };
+    let checkoutId: string, orderId: string;
+    try {
+      checkoutId = await settle.createCheckout({
+        paymentMethod: await settle.psp.paymentMethod('requires_authentication'),
+        orders: [{ sellerId: uniqueId('seller'), amount }],
+      });
+      orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+      const intent = await eventually('the PaymentIntent to wait for the buyer', async () => {
+        const { rows } = await settle.pool.query('SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1', [orderId]);
+        if (!rows[0]) return undefined;
+        const found = await stripe.paymentIntents.retrieve(rows[0].payment_intent_id);
+        return found.status === 'requires_action' ? found : undefined;
+      });
+      const authenticated = await authenticate(intent);
+      expect(await deliver(intentEvent('payment_intent.amount_capturable_updated', authenticated))).toEqual({ status: 200, body: { received: true, duplicate: false } });
+      await eventually('the signal to reach the payment order', async () => (await signalsReceived(orderId, 'pspEvent')) === 1);
+      expect((await authorizationHistory(orderId)).authorizations).toHaveLength(1);
+    } finally {
+      psp.authorize = authorize;
+      answer();
+    }
+
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    const authorization = await authorizationHistory(orderId);
+    expect(authorization.authorizations).toHaveLength(2);
+    expect(authorization.timersFiredBefore).toEqual([]);
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
@@ -136,6 +204,8 @@ describe('Stripe webhooks', () => {
     const result = await settle.checkoutResult(checkoutId);
     expect(result.status).toBe('SUCCEEDED');
     expect(await signalsReceived(orderId, 'pspEvent')).toBe(0);
+    // The recheck timer woke it.
+    expect((await authorizationHistory(orderId)).timersFiredBefore.length).toBeGreaterThan(0);
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
