@@ -15,6 +15,7 @@ import {
   captureUpdate,
   checkoutStatusQuery,
 } from '../workflows/definitions';
+import { refuseUnsupportedAmounts } from './amounts';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
 import { newId, parseBody, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
@@ -43,6 +44,7 @@ export function checkoutRoutes(ctx: ApiContext): Router {
   router.post('/v1/checkouts', async (req, res) => {
     const key = requireIdempotencyKey(req);
     const request = parseBody(req, checkoutRequestSchema);
+    refuseUnsupportedAmounts(ctx, request.currency, 'charge', request.orders.map((order, index) => [`orders[${index}].amount`, order.amount]));
 
     const checkoutId = newId(CHECKOUT_ID_PREFIX);
     const input: CheckoutInput = {

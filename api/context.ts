@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Pool } from '../db/pool';
+import type { Currency } from '../domain/money';
 import type { StripeWebhooks } from './webhooks';
 
 /** What the HTTP layer needs: the database for reads and idempotency, Temporal to start and ask workflows. */
@@ -15,4 +16,9 @@ export interface ApiContext {
   logger: Logger;
   /** With PSP=stripe: verifies and handles POST /webhooks/stripe. */
   stripeWebhooks?: StripeWebhooks | undefined;
+  /**
+   * Why the PSP cannot take an amount (ISO minor units) exactly, or undefined (with PSP=stripe: Stripe's
+   * amount rules). Checked before anything starts; without it, every amount is taken.
+   */
+  amountRule?: ((currency: Currency, amount: number, purpose: 'charge' | 'refund') => string | undefined) | undefined;
 }

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { createPool } from '../db/pool';
 import { createApp } from './app';
+import { stripeAmountRule } from '../psp/stripeAmounts';
 import { stripeWebhooksFor } from './webhooks';
 
 /**
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     logger,
     stripeWebhooks: stripeWebhooksFor(config.psp),
+    amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
   });
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);

@@ -9,6 +9,7 @@ import { withTransaction } from '../db/pool';
 import { findRefundView, reserveRefund } from '../db/refunds';
 import { walletBalances } from '../db/wallets';
 import type { refundWorkflow } from '../workflows/refund';
+import { refuseUnsupportedAmounts } from './amounts';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
 import { newId, parseBody, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
@@ -52,6 +53,10 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
       throw ApiError.notFound('payment order', paymentOrderId);
     }
     const request = parseBody(req, refundRequestSchema, { optional: true });
+    if (request.amount !== undefined && ctx.amountRule) {
+      const { currency } = (await findPaymentOrderView(ctx.pool, paymentOrderId))!;
+      refuseUnsupportedAmounts(ctx, currency, 'refund', [['amount', request.amount]]);
+    }
     const refundId = newId(REFUND_ID_PREFIX);
 
     const scope = 'POST /v1/payment-orders/:id/refunds';

@@ -10,6 +10,7 @@ import { createApp } from '../api/app';
 import { stripeWebhooksFor } from '../api/webhooks';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { stripeAmountRule } from '../psp/stripeAmounts';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { ensureReconciliationSchedule } from '../workers/schedules';
 import { createConfiguredWorker } from '../workers/worker';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
       idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
       logger,
       stripeWebhooks: stripeWebhooksFor(config.psp),
+      amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
     });
     const server: Server = await new Promise((resolve, reject) => {
       const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);

@@ -16,6 +16,16 @@ export class PspUnknownOutcomeError extends Error {
   override name = 'PspUnknownOutcomeError';
 }
 
+/**
+ * The PSP refused a request because its idempotency key came before with other parameters: a defect in
+ * Settle (every step sends one request under its key), not the PSP's word on the payment. Never taken as a
+ * decline or a final refusal: whether the first request under that key went through is unknown here, so
+ * it is retried like an unknown outcome, and its own name marks it for whoever watches failing activities.
+ */
+export class PspIdempotencyKeyReusedError extends Error {
+  override name = 'PspIdempotencyKeyReusedError';
+}
+
 /** The PSP refused the payment (a card decline, an expired authorization). Final. */
 export class PspDeclinedError extends Error {
   override name = 'PspDeclinedError';

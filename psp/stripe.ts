@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import Stripe from 'stripe';
 import type { SettlementRow } from '../domain/settlement';
-import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
+import { isCurrency } from '../domain/money';
+import { PspDeclinedError, PspIdempotencyKeyReusedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
+import { fromStripeAmount, StripeAmountError, toStripeAmount } from './stripeAmounts';
 import type {
   AuthorizeRequest,
   AuthorizeResult,
@@ -48,24 +50,52 @@ export function createStripeClient(options: StripePspOptions): Stripe {
 }
 
 /**
- * Maps a Stripe error to Settle's PSP outcome classes: card errors are declines (final), rate limits are
- * transient, connection failures and 5xx may have been processed (unknown outcome, retried with the same
- * idempotency key), invalid requests are final and name the problem.
+ * Maps a Stripe error to Settle's PSP outcome classes by Stripe's documented types, codes and statuses
+ * (docs.stripe.com/error-codes, /error-low-level, /rate-limits), never by the client's class alone:
+ * - no answer, a 5xx, or a request that another one holds (409, idempotency_key_in_use): it may yet be
+ *   processed, so it is repeated with the same idempotency key, whose saved answer Stripe then gives;
+ * - an object locked by another request (lock_timeout), a rate limit, or an answer Stripe marks
+ *   Stripe-Should-Retry: nothing was processed; repeated;
+ * - a card error: the buyer's bank declined; final;
+ * - an idempotency error: Settle sent other parameters under a key it had used (see
+ *   PspIdempotencyKeyReusedError);
+ * - any other invalid request: final, naming Stripe's code. A status the client does not name is not
+ *   known to be final, and is repeated.
  */
 export function classifyStripeError(error: unknown): Error {
   if (!(error instanceof Stripe.errors.StripeError)) return error as Error;
   const message = `Stripe: ${error.message}`;
+  const status = error.statusCode ?? 0;
+  if (error instanceof Stripe.errors.StripeConnectionError) return new PspUnknownOutcomeError(message);
   if (error instanceof Stripe.errors.StripeCardError) {
     return new PspDeclinedError(error.decline_code || error.code || 'card_declined', error.message);
   }
-  if (error instanceof Stripe.errors.StripeRateLimitError) return new PspTransientError(message);
-  if (error instanceof Stripe.errors.StripeConnectionError) return new PspUnknownOutcomeError(message);
-  if (error instanceof Stripe.errors.StripeAPIError || (error.statusCode ?? 0) >= 500) return new PspUnknownOutcomeError(message);
+  if (error.code === 'idempotency_key_in_use' || status === 409 || status >= 500) return new PspUnknownOutcomeError(message);
+  if (error.code === 'lock_timeout' || error.code === 'rate_limit' || error instanceof Stripe.errors.StripeRateLimitError) {
+    return new PspTransientError(message);
+  }
+  if (error instanceof Stripe.errors.StripeIdempotencyError || error.rawType === 'idempotency_error') {
+    return new PspIdempotencyKeyReusedError(`${message} (request ${error.requestId ?? 'unknown'}: Settle sent other parameters under an idempotency key it had used)`);
+  }
   // A key that is wrong or lacks a permission is an operator's fix, not the buyer's decline: keep retrying.
   if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) {
     return new PspTransientError(`${message} (check STRIPE_SECRET_KEY)`);
   }
-  return new PspInvalidRequestError(error.code ?? 'invalid_request', message);
+  if (error.headers?.['stripe-should-retry'] === 'true') return new PspTransientError(message);
+  if (error instanceof Stripe.errors.StripeInvalidRequestError) return new PspInvalidRequestError(error.code ?? 'invalid_request', message);
+  return new PspUnknownOutcomeError(message);
+}
+
+/** Settle's amount in Stripe's unit; one Stripe cannot take exactly is refused before Stripe sees it. */
+function stripeAmountOf(currency: string, amount: number): number {
+  const code = currency.toUpperCase();
+  if (!isCurrency(code)) throw new PspInvalidRequestError('currency_not_supported', `no ISO 4217 currency '${currency}'`);
+  try {
+    return toStripeAmount(code, amount);
+  } catch (error) {
+    if (error instanceof StripeAmountError) throw new PspInvalidRequestError('amount_not_supported', error.message);
+    throw error;
+  }
 }
 
 const paymentStatus: Record<Stripe.PaymentIntent.Status, PspPayment['status'] | undefined> = {
@@ -117,8 +147,11 @@ export class StripePsp implements Psp {
 
   async capture(request: CaptureRequest): Promise<CaptureResult> {
     return this.classified(async () => {
+      // Stripe's unit for the amount depends on the intent's currency.
+      const { currency } = await this.stripe.paymentIntents.retrieve(request.pspReference);
+      const amountToCapture = stripeAmountOf(currency, request.amount);
       try {
-        await this.stripe.paymentIntents.capture(request.pspReference, { amount_to_capture: request.amount }, { idempotencyKey: request.idempotencyKey });
+        await this.stripe.paymentIntents.capture(request.pspReference, { amount_to_capture: amountToCapture }, { idempotencyKey: request.idempotencyKey });
       } catch (error) {
         if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
         // A capture repeated after its answer was lost: the intent already succeeded.
@@ -147,8 +180,13 @@ export class StripePsp implements Psp {
       const existing = await this.stripe.refunds.list({ payment_intent: request.pspReference, limit: 100 });
       const done = existing.data.find((refund) => refund.metadata?.settle_idempotency_key === request.idempotencyKey);
       if (done) return { refundReference: done.id };
+      const { currency } = await this.stripe.paymentIntents.retrieve(request.pspReference);
       const refund = await this.stripe.refunds.create(
-        { payment_intent: request.pspReference, amount: request.amount, metadata: { settle_idempotency_key: request.idempotencyKey } },
+        {
+          payment_intent: request.pspReference,
+          amount: stripeAmountOf(currency, request.amount),
+          metadata: { settle_idempotency_key: request.idempotencyKey },
+        },
         { idempotencyKey: request.idempotencyKey },
       );
       return { refundReference: refund.id };
@@ -184,9 +222,9 @@ export class StripePsp implements Psp {
         balanceTransactionId: txn.id,
         createdUtc: new Date(txn.created * 1000),
         currency: txn.currency.toUpperCase(),
-        gross: txn.amount,
-        fee: txn.fee,
-        net: txn.net,
+        gross: fromStripeAmount(txn.currency, txn.amount),
+        fee: fromStripeAmount(txn.currency, txn.fee),
+        net: fromStripeAmount(txn.currency, txn.net),
         reportingCategory: txn.reporting_category,
         paymentIntentId: intent.id,
         paymentOrderId: intent.metadata?.payment_order_id ?? '',
@@ -200,7 +238,7 @@ export class StripePsp implements Psp {
     if (recorded) return this.stripe.paymentIntents.retrieve(recorded);
     const intent = await this.stripe.paymentIntents.create(
       {
-        amount: request.amount,
+        amount: stripeAmountOf(request.currency, request.amount),
         currency: request.currency.toLowerCase(),
         payment_method: request.paymentMethod,
         capture_method: 'manual',
@@ -223,7 +261,7 @@ export class StripePsp implements Psp {
     const intent = await this.stripe.paymentIntents.retrieve(paymentIntentId, { expand: ['latest_charge.balance_transaction'] });
     const charge = intent.latest_charge as Stripe.Charge | null;
     const balance = charge?.balance_transaction as Stripe.BalanceTransaction | null | undefined;
-    return balance?.fee ?? 0;
+    return balance ? fromStripeAmount(balance.currency, balance.fee) : 0;
   }
 
   private async recordedIntent(paymentOrderId: string): Promise<string | undefined> {

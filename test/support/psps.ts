@@ -3,6 +3,7 @@ import type { Pool } from '../../db/pool';
 import type { FaultTarget, PspFault } from '../../psp/faults';
 import { SimulatedPsp } from '../../psp/simulated';
 import { createStripeClient, StripePsp } from '../../psp/stripe';
+import { fromStripeAmount } from '../../psp/stripeAmounts';
 import type { Psp } from '../../psp/types';
 import { StripeFaultProxy } from './stripeFaultProxy';
 
@@ -96,13 +97,16 @@ export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, lat
         if (intent.metadata?.payment_order_id !== paymentOrderId || !intent.latest_charge) continue;
         const chargeId = typeof intent.latest_charge === 'string' ? intent.latest_charge : intent.latest_charge.id;
         const charge = await stripe.charges.retrieve(chargeId, { expand: ['balance_transaction'] });
+        const balance = charge.balance_transaction as Stripe.BalanceTransaction | null;
+        // In Settle's unit (ISO minor units), which is not always Stripe's.
+        const iso = (amount: number, currency = intent.currency) => fromStripeAmount(currency, amount);
         charges.push({
           pspReference: intent.id,
           status: intent.status === 'requires_payment_method' ? 'declined' : (intent.status as PspCharge['status']),
-          amount: intent.amount,
-          amountCaptured: charge.captured ? charge.amount : 0,
-          amountRefunded: charge.amount_refunded,
-          fee: (charge.balance_transaction as Stripe.BalanceTransaction | null)?.fee ?? 0,
+          amount: iso(intent.amount),
+          amountCaptured: charge.captured ? iso(charge.amount) : 0,
+          amountRefunded: iso(charge.amount_refunded),
+          fee: balance ? iso(balance.fee, balance.currency) : 0,
         });
       }
       return charges;

@@ -11,6 +11,7 @@ import { checkoutWorkflowId } from '../../domain/ids';
 import { migrate } from '../../db/migrate';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
+import { stripeAmountRule } from '../../psp/stripeAmounts';
 import { createSettleWorker } from '../../workers/worker';
 import { createTestPsp, type PspKind, type TestPsp } from './psps';
 
@@ -87,6 +88,7 @@ export async function startSettle(
     authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
     logger: pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
     stripeWebhooks: { stripe: psp.stripe ?? createStripeClient({ secretKey: 'sk_test_settle' }), secret: TEST_WEBHOOK_SECRET },
+    amountRule: psp.kind === 'stripe' ? stripeAmountRule : undefined,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

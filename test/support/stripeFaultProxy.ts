@@ -58,6 +58,12 @@ export class StripeFaultProxy {
       const status = planned!.attempt % 2 === 1 ? 429 : 500;
       return answer(res, status, { error: { type: status === 429 ? 'rate_limit_error' : 'api_error', message: 'injected fault' } });
     }
+    if (stillFailing(planned, 'inUse')) {
+      // Stripe names this conflict as an idempotency error or as an invalid request: answer both.
+      const type = planned!.attempt % 2 === 1 ? 'idempotency_error' : 'invalid_request_error';
+      const message = 'There is currently another in-progress request using this Idempotent Key. Please try again later.';
+      return answer(res, 409, { error: { type, code: 'idempotency_key_in_use', message } });
+    }
     if (planned?.fault.kind === 'decline') {
       const { code, message } = planned.fault;
       return answer(res, 402, { error: { type: 'card_error', code, decline_code: code, message: message ?? 'Your card was declined.' } });
