@@ -28,7 +28,7 @@ export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker
     workflowBundle: { codePath: options.workflowBundlePath },
     activities: {
       ...createActivities({ pool: options.pool, psp: options.psp }),
-      ...createReconciliationActivities({ pool: options.pool, psp: options.psp, settlementDir: options.settlementDir }),
+      ...createReconciliationActivities({ pool: options.pool, psp: options.psp }),
     },
     maxConcurrentActivityTaskExecutions: options.tuning.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.tuning.maxConcurrentWorkflowTasks,

@@ -1,0 +1,222 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { CheckoutView } from '../domain/checkout';
+import { checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
+import { createPool, type Pool } from '../db/pool';
+import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
+import { expectBooksAgree } from './support/agreement';
+import { buildSettle, type Build } from './support/build';
+import { createTestPsp, type TestPsp } from './support/psps';
+import { eventually, uniqueId } from './support/settle';
+
+/**
+ * The production processes, as `npm run worker` and `npm run api` start them, against a database and a
+ * Temporal server of their own: what a worker does on SIGTERM is seen from outside, as an operator would.
+ */
+let build: Build;
+let temporalServer: DevServer;
+let connection: Connection;
+let temporal: Client;
+let pool: Pool;
+let psp: TestPsp;
+let env: NodeJS.ProcessEnv;
+const processes: SettleProcess[] = [];
+
+/** Each PSP call takes this long, so a capture is still in flight when the test looks. */
+const PSP_LATENCY_MS = 4_000;
+
+beforeAll(async () => {
+  build = await buildSettle();
+  // A Temporal server of its own: a worker sets up the nightly schedule on the server it joins.
+  temporalServer = await startTemporalDevServer({ cliPath: process.env.SETTLE_TEST_TEMPORAL_CLI });
+  connection = await Connection.connect({ address: temporalServer.address });
+  temporal = new Client({ connection });
+  const databaseUrl = await emptyDatabase();
+  pool = createPool(databaseUrl, 2);
+  psp = await createTestPsp('simulated', pool, randomUUID());
+  env = {
+    ...build.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalServer.address,
+    TEMPORAL_TASK_QUEUE: 'settle',
+    SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-shutdown-')),
+    SIMULATED_PSP_LATENCY_MS: String(PSP_LATENCY_MS),
+    LOG_LEVEL: 'warn',
+  };
+}, 120_000);
+
+afterAll(async () => {
+  for (const settle of processes) settle.kill();
+  await Promise.all(processes.map((settle) => settle.exited));
+  await pool?.end();
+  await connection?.close();
+  await temporalServer?.stop();
+});
+
+describe('a worker process stopped with SIGTERM', () => {
+  it('finishes the PSP calls under way before it exits, and the checkout completes with the books agreeing', async () => {
+    const first = await startWorker();
+    const api = await startApi();
+    const created = await fetch(`${api.url}/v1/checkouts`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key') },
+      body: JSON.stringify({
+        customerId: uniqueId('cus'),
+        currency: 'USD',
+        paymentMethod: 'pm_card_visa',
+        orders: [
+          { sellerId: uniqueId('seller'), amount: 1200 },
+          { sellerId: uniqueId('seller'), amount: 3400 },
+        ],
+      }),
+    });
+    expect(created.status).toBe(202);
+    const { checkoutId } = (await created.json()) as { checkoutId: string };
+    const orderIds = ((await (await fetch(`${api.url}/v1/checkouts/${checkoutId}`)).json()) as CheckoutView).orders.map((order) => order.orderId);
+
+    // Both captures are at the PSP (each call takes seconds): now the worker is told to stop.
+    await eventually(
+      'both captures to be under way',
+      async () => (await Promise.all(orderIds.map((orderId) => runningActivity(orderId, 'capturePaymentOrder')))).every(Boolean),
+      60_000,
+    );
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    // Each capture's first attempt, the one running at SIGTERM, completed on the stopped worker.
+    for (const orderId of orderIds) {
+      expect(await captureAttempts(orderId)).toEqual([{ attempt: 1, identity: first.identity, outcome: 'completed' }]);
+    }
+    const afterStop = (await pool.query('SELECT id, status FROM payment_orders WHERE checkout_id = $1', [checkoutId])).rows;
+    expect(afterStop.map((order) => order.status)).toEqual(['AUTHORIZED', 'AUTHORIZED']);
+
+    // Another worker takes over the rest: booking the captures and finishing the checkout.
+    await startWorker();
+    const result: CheckoutView = await temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
+    expect(result.status).toBe('SUCCEEDED');
+    for (const order of result.orders) {
+      expect(await psp.chargesFor(order.orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: order.amount })]);
+    }
+    await expectBooksAgree(pool, psp, result);
+  }, 180_000);
+});
+
+interface SettleProcess {
+  child: ChildProcess;
+  /** The worker identity Temporal records: the SDK's default, pid@host. */
+  identity: string;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(): void;
+}
+
+function startProcess(script: string, extraEnv: NodeJS.ProcessEnv = {}): SettleProcess {
+  const child = spawn(process.execPath, [path.join(build.dir, script)], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started: SettleProcess = {
+    child,
+    identity: `${child.pid}@${os.hostname()}`,
+    output: () => output,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+  processes.push(started);
+  return started;
+}
+
+/** `npm run worker`, with the slow simulated PSP; answers once it polls. */
+async function startWorker(): Promise<SettleProcess> {
+  const worker = startProcess(path.join('workers', 'main.js'));
+  await eventually(
+    'the worker to poll',
+    async () => {
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited at start:\n${worker.output()}`);
+      return worker.output().includes('worker polling');
+    },
+    60_000,
+  );
+  return worker;
+}
+
+/** `npm run api`; answers once /healthz says ok. */
+async function startApi(): Promise<SettleProcess & { url: string }> {
+  const port = await freePort();
+  const api = startProcess(path.join('api', 'main.js'), { PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(
+    'the API to answer',
+    async () => {
+      if (api.child.exitCode !== null) throw new Error(`the API exited at start:\n${api.output()}`);
+      return fetch(`${url}/healthz`).then((response) => response.ok, () => false);
+    },
+    60_000,
+  );
+  return { ...api, url };
+}
+
+/** temporal.api.enums.v1.PendingActivityState: a worker has taken the attempt and not yet answered. */
+const PENDING_ACTIVITY_STATE_STARTED = 2;
+
+/** Whether an activity of this type is running (started, not finished) for the payment order. */
+async function runningActivity(paymentOrderId: string, activityType: string): Promise<boolean> {
+  const description = await temporal.workflow
+    .getHandle(paymentOrderWorkflowId(paymentOrderId))
+    .describe()
+    .catch(() => undefined);
+  return (description?.raw.pendingActivities ?? []).some(
+    (activity) =>
+      activity.activityType?.name === activityType && activity.state === PENDING_ACTIVITY_STATE_STARTED,
+  );
+}
+
+/** Every attempt at capturing the order, from its workflow history: which worker ran it and how it ended. */
+async function captureAttempts(paymentOrderId: string) {
+  const history = await temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).fetchHistory();
+  const events = history.events ?? [];
+  const id = (value: unknown) => String(value);
+  const scheduled = events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'capturePaymentOrder');
+  return scheduled.map((schedule) => {
+    const started = events.find((event) => id(event.activityTaskStartedEventAttributes?.scheduledEventId) === id(schedule.eventId));
+    const ended = events.find((event) =>
+      [event.activityTaskCompletedEventAttributes, event.activityTaskFailedEventAttributes, event.activityTaskTimedOutEventAttributes].some(
+        (attributes) => id(attributes?.scheduledEventId) === id(schedule.eventId),
+      ),
+    );
+    return {
+      attempt: started?.activityTaskStartedEventAttributes?.attempt,
+      identity: started?.activityTaskStartedEventAttributes?.identity,
+      outcome: ended?.activityTaskCompletedEventAttributes ? 'completed' : ended?.activityTaskFailedEventAttributes ? 'failed' : ended ? 'timed out' : 'running',
+    };
+  });
+}
+
+/** A database of its own on the run's PostgreSQL; the worker migrates it, as in production. */
+async function emptyDatabase(): Promise<string> {
+  const shared = new URL(process.env.SETTLE_TEST_DATABASE_URL!);
+  const name = `settle_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = createPool(shared.toString(), 1);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  shared.pathname = `/${name}`;
+  return shared.toString();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
