@@ -1,14 +1,16 @@
-import type { CheckoutInput, CheckoutView, PaymentOrderInput } from '../domain/checkout';
+import type { CheckoutInput, CheckoutView, PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
 import type { Failure } from '../domain/failures';
 import { compensationRefundId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
-import { findCheckoutView, insertCheckout, transitionCheckout } from '../db/checkouts';
+import { findCheckoutView, insertCheckout, recordAttention, transitionCheckout } from '../db/checkouts';
 import { moveSellerBalance } from '../db/books';
-import { cancelPendingPaymentOrders, transitionPaymentOrder } from '../db/paymentOrders';
+import { cancelPendingPaymentOrders, findPaymentOrderView, recordRefusedRelease, transitionPaymentOrder } from '../db/paymentOrders';
 import { withTransaction, type Pool } from '../db/pool';
-import { reserveRefund, transitionRefund } from '../db/refunds';
+import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
 import { isFinalPspError } from '../psp/errors';
 import { pspIdempotencyKey, type Psp } from '../psp/types';
+import { asActivities, withinAttempt } from './attempt';
+
 
 export interface ActivityDeps {
   pool: Pool;
@@ -24,10 +26,28 @@ export type AuthorizationOutcome =
 export type PspStepOutcome = { outcome: 'done' } | { outcome: 'failed'; failure: Failure };
 export type CaptureOutcome = { outcome: 'done'; fee: number } | { outcome: 'failed'; failure: Failure };
 
+/**
+ * What became of a hold Settle asked the PSP to release: released (or found already gone); captured after
+ * all (a capture that landed late: booked now, so the books follow the money); or refused, the PSP still
+ * holding it (recorded on the order, for a person and for the compensation's retries).
+ */
+export type ReleaseOutcome =
+  | { outcome: 'released'; status: PaymentOrderStatus }
+  | { outcome: 'captured'; fee: number }
+  | { outcome: 'refused'; failure: Failure };
+
 /** Where a payment order stands after Settle gave up waiting for a PSP answer and asked the PSP directly. */
 export interface Resolution {
   status: PaymentOrderStatus;
   pspReference: string | null;
+}
+
+/** A compensation's next refund, or why there is none: refunds still in flight decide what is left. */
+export interface CompensationRefund {
+  refund: RefundInput | null;
+  refundsInFlight: number;
+  /** The id asked for belongs to a refund already answered: ask again with a new one. */
+  idTaken: boolean;
 }
 
 function failureOf(error: { code: string; message: string }): Failure {
@@ -37,21 +57,75 @@ function failureOf(error: { code: string; message: string }): Failure {
 /**
  * Every side effect of a checkout. Each activity may run more than once (Temporal retries one whose outcome
  * it did not hear), so each is idempotent: PSP calls by idempotency key, database writes by natural key and
- * by status transitions that a repeat finds already made.
+ * by status transitions that a repeat finds already made. Every PSP call runs inside its attempt's bounds
+ * (activities/attempt.ts).
  */
 export function createActivities({ pool, psp }: ActivityDeps) {
-  const voidAtPsp = async (paymentOrderId: string, pspReference: string) => {
+  /**
+   * Books a capture: the order succeeds, the seller's wallet is credited and the ledger posted, together.
+   * A capture found late (by a release) may belong to a finished checkout: its record is brought up to date
+   * in the same transaction.
+   */
+  const bookCapture = (order: PaymentOrderInput, fee: number, late?: { pspReference: string }) =>
+    withTransaction(pool, async (tx) => {
+      if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED', { fee, ...(late ?? {}) }))) return;
+      if (late) await recordAttention(tx, order.checkoutId);
+      await moveSellerBalance(tx, {
+        fee,
+        paymentOrderId: order.paymentOrderId,
+        step: 'capture',
+        description: `capture of payment order ${order.paymentOrderId}`,
+        sellerId: order.sellerId,
+        currency: order.currency,
+        amount: order.amount,
+      });
+    });
+
+  /**
+   * Releases the PSP's hold on an order and records the order's new status. A release the PSP refuses is
+   * checked against what the PSP holds: gone already (released), captured after all (booked), or still held
+   * (the refusal is recorded; the status stays AUTHORIZED, which is the truth).
+   */
+  const releaseHold = async (
+    order: PaymentOrderInput,
+    pspReference: string,
+    failure: Failure,
+    to: 'VOIDED' | 'FAILED' | 'CANCELED',
+  ): Promise<ReleaseOutcome> => {
+    let refusal: Failure | undefined;
     try {
-      await psp.void({ pspReference, idempotencyKey: pspIdempotencyKey(paymentOrderId, 'void') });
+      await withinAttempt((signal) => psp.void({ pspReference, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'void'), signal }));
     } catch (error) {
-      // Already released (expired, or voided before): the hold is gone, which is what was asked.
       if (!isFinalPspError(error)) throw error;
-      const payment = await psp.findPayment(paymentOrderId);
-      if (payment?.status !== 'canceled' && payment?.status !== 'declined') throw error;
+      refusal = failureOf(error);
     }
+    if (refusal) {
+      const payment = await withinAttempt((signal) => psp.findPayment(order.paymentOrderId, { signal }));
+      if (payment?.status === 'captured') {
+        await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
+        return { outcome: 'captured', fee: payment.fee ?? 0 };
+      }
+      if (payment?.status === 'authorized' || payment?.status === 'unconfirmed') {
+        await withTransaction(pool, async (tx) => {
+          await transitionPaymentOrder(tx, order.paymentOrderId, 'AUTHORIZED', { pspReference });
+          await recordRefusedRelease(tx, order.paymentOrderId, {
+            code: 'release_refused',
+            message: `the PSP refused to release the hold (${refusal.code}): ${refusal.message}`,
+          });
+          await recordAttention(tx, order.checkoutId);
+        });
+        return { outcome: 'refused', failure: refusal };
+      }
+      // canceled or declined: the hold is gone, which is what was asked.
+    }
+    await withTransaction(pool, async (tx) => {
+      await transitionPaymentOrder(tx, order.paymentOrderId, to, { pspReference, failure });
+      await recordAttention(tx, order.checkoutId);
+    });
+    return { outcome: 'released', status: to };
   };
 
-  return {
+  return asActivities({
     async recordCheckout(input: CheckoutInput): Promise<void> {
       await withTransaction(pool, (tx) => insertCheckout(tx, input, 'PROCESSING'));
     },
@@ -60,10 +134,30 @@ export function createActivities({ pool, psp }: ActivityDeps) {
       await transitionCheckout(pool, checkoutId, status);
     },
 
-    /** Records the checkout's outcome and answers the checkout as the database now holds it. */
+    /**
+     * Records the checkout's outcome and what it still holds against that outcome (a refused compensation),
+     * and answers the checkout as the database now holds it.
+     */
     async completeCheckout(checkoutId: string, status: CheckoutStatus, failure?: Failure): Promise<CheckoutView> {
-      await transitionCheckout(pool, checkoutId, status, failure);
+      await withTransaction(pool, async (tx) => {
+        await transitionCheckout(tx, checkoutId, status, failure);
+        await recordAttention(tx, checkoutId);
+      });
       return (await findCheckoutView(pool, checkoutId))!;
+    },
+
+    /** After a compensation was retried: records what the checkout still holds, and answers the checkout. */
+    async refreshAttention(checkoutId: string): Promise<CheckoutView> {
+      await withTransaction(pool, (tx) => recordAttention(tx, checkoutId));
+      return (await findCheckoutView(pool, checkoutId))!;
+    },
+
+    /** The order as the books have it: for a checkout whose child workflow ended without an answer. */
+    async paymentOrderState(paymentOrderId: string): Promise<PaymentOrderView> {
+      const order = await findPaymentOrderView(pool, paymentOrderId);
+      if (!order) throw new Error(`payment order ${paymentOrderId} does not exist`);
+      const { checkoutId: _checkoutId, ...view } = order;
+      return view;
     },
 
     async cancelPaymentOrders(paymentOrderIds: string[], failure: Failure): Promise<void> {
@@ -73,13 +167,16 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     async authorizePaymentOrder(order: PaymentOrderInput): Promise<AuthorizationOutcome> {
       let outcome: Exclude<AuthorizationOutcome, { outcome: 'pending' }>;
       try {
-        const result = await psp.authorize({
-          paymentOrderId: order.paymentOrderId,
-          amount: order.amount,
-          currency: order.currency,
-          paymentMethod: order.paymentMethod,
-          idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'authorize'),
-        });
+        const result = await withinAttempt((signal) =>
+          psp.authorize({
+            paymentOrderId: order.paymentOrderId,
+            amount: order.amount,
+            currency: order.currency,
+            paymentMethod: order.paymentMethod,
+            idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'authorize'),
+            signal,
+          }),
+        );
         if (result.outcome === 'pending') return { outcome: 'pending', pspReference: result.pspReference };
         outcome =
           result.outcome === 'authorized'
@@ -97,23 +194,27 @@ export function createActivities({ pool, psp }: ActivityDeps) {
 
     /**
      * After an authorization was abandoned (released while in flight, or out of retries): whatever the lost
-     * attempts did, leave no hold behind. Asks the PSP what it holds for the order and releases it.
+     * attempts did, leave no hold behind. Runs only once those attempts have ended (each is bounded by its
+     * deadline and commits nothing after it), so what the PSP shows now is all there will be.
      */
     async releaseUnconfirmedAuthorization(order: PaymentOrderInput, failure: Failure): Promise<Resolution> {
-      const payment = await psp.findPayment(order.paymentOrderId);
-      if (!payment) {
-        await transitionPaymentOrder(pool, order.paymentOrderId, 'CANCELED', { failure });
-        return { status: 'CANCELED', pspReference: null };
+      const payment = await withinAttempt((signal) => psp.findPayment(order.paymentOrderId, { signal }));
+      if (!payment || payment.status === 'declined' || payment.status === 'canceled') {
+        const status = payment?.status === 'declined' ? 'FAILED' : 'CANCELED';
+        await transitionPaymentOrder(pool, order.paymentOrderId, status, { pspReference: payment?.pspReference ?? null, failure });
+        return { status, pspReference: payment?.pspReference ?? null };
       }
-      if (payment.status === 'authorized' || payment.status === 'unconfirmed') await voidAtPsp(order.paymentOrderId, payment.pspReference);
-      const status = payment.status === 'declined' ? 'FAILED' : payment.status === 'unconfirmed' ? 'CANCELED' : 'VOIDED';
-      await transitionPaymentOrder(pool, order.paymentOrderId, status, { pspReference: payment.pspReference, failure });
+      // Funds may be held (or the intent could still be confirmed): release it.
+      const released = await releaseHold(order, payment.pspReference, failure, payment.status === 'unconfirmed' ? 'CANCELED' : 'VOIDED');
+      const status = released.outcome === 'released' ? released.status : released.outcome === 'captured' ? 'SUCCEEDED' : 'AUTHORIZED';
       return { status, pspReference: payment.pspReference };
     },
 
     async capturePaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
       try {
-        const captured = await psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture') });
+        const captured = await withinAttempt((signal) =>
+          psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture'), signal }),
+        );
         return { outcome: 'done', fee: captured.fee };
       } catch (error) {
         if (!isFinalPspError(error)) throw error;
@@ -121,52 +222,58 @@ export function createActivities({ pool, psp }: ActivityDeps) {
       }
     },
 
-    /** After a capture's retries ran out: did the PSP capture? Answers 'done' if so, else releases the hold. */
-    async resolveUnconfirmedCapture(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
-      const payment = await psp.findPayment(order.paymentOrderId);
+    /** After a capture's retries ran out: did the PSP capture? The workflow releases the hold if not. */
+    async resolveUnconfirmedCapture(order: PaymentOrderInput, _pspReference: string): Promise<CaptureOutcome> {
+      const payment = await withinAttempt((signal) => psp.findPayment(order.paymentOrderId, { signal }));
       if (payment?.status === 'captured') return { outcome: 'done', fee: payment.fee ?? 0 };
-      const failure = { code: 'psp_unavailable', message: 'the capture could not be confirmed before its deadline' };
-      if (payment?.status === 'authorized') await voidAtPsp(order.paymentOrderId, pspReference);
-      return { outcome: 'failed', failure };
+      return { outcome: 'failed', failure: { code: 'psp_unavailable', message: 'the capture could not be confirmed before its deadline' } };
     },
 
-    /** Books a capture: the order succeeds, the seller's wallet is credited and the ledger posted, together. */
     async recordCapture(order: PaymentOrderInput, fee: number): Promise<void> {
-      await withTransaction(pool, async (tx) => {
-        if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED', { fee }))) return;
-        await moveSellerBalance(tx, {
-          fee,
-          paymentOrderId: order.paymentOrderId,
-          step: 'capture',
-          description: `capture of payment order ${order.paymentOrderId}`,
-          sellerId: order.sellerId,
-          currency: order.currency,
-          amount: order.amount,
+      await bookCapture(order, fee);
+    },
+
+    /** Releases an authorization (nothing moves) and records why; see ReleaseOutcome for what may come back. */
+    async releasePaymentOrder(
+      order: PaymentOrderInput,
+      pspReference: string,
+      failure: Failure,
+      to: 'VOIDED' | 'FAILED' = 'VOIDED',
+    ): Promise<ReleaseOutcome> {
+      return releaseHold(order, pspReference, failure, to);
+    },
+
+    /**
+     * Holds what is left to refund of a captured order for a compensation. No refund while other refunds
+     * are in flight and nothing is left: their answers decide whether something is left after all.
+     * The first compensation refund of an order has a fixed id; later rounds (after a refusal) are named by
+     * the workflow.
+     */
+    async reserveCompensationRefund(paymentOrderId: string, reason: RefundReason, refundId?: string): Promise<CompensationRefund> {
+      return withTransaction(pool, async (tx) => {
+        const reservation = await reserveRefund(tx, {
+          refundId: refundId ?? compensationRefundId(paymentOrderId),
+          paymentOrderId,
+          amount: 'remaining',
+          reason,
         });
+        if (reservation.kind === 'reserved' || (reservation.kind === 'exists' && reservation.status === 'PENDING')) {
+          return { refund: reservation.refund, refundsInFlight: 0, idTaken: false };
+        }
+        return { refund: null, refundsInFlight: await refundsInFlight(tx, paymentOrderId), idTaken: reservation.kind === 'exists' };
       });
-    },
-
-    /** Releases an authorization (nothing moves) and records why. */
-    async voidPaymentOrder(order: PaymentOrderInput, pspReference: string, failure: Failure, to: 'VOIDED' | 'FAILED' = 'VOIDED'): Promise<void> {
-      await voidAtPsp(order.paymentOrderId, pspReference);
-      await transitionPaymentOrder(pool, order.paymentOrderId, to, { failure });
-    },
-
-    /** Holds what is left to refund of a captured order for a compensation; null when nothing is left. */
-    async reserveCompensationRefund(paymentOrderId: string, reason: RefundReason): Promise<RefundInput | null> {
-      const reservation = await withTransaction(pool, (tx) =>
-        reserveRefund(tx, { refundId: compensationRefundId(paymentOrderId), paymentOrderId, amount: 'remaining', reason }),
-      );
-      return reservation.kind === 'reserved' || reservation.kind === 'exists' ? reservation.refund : null;
     },
 
     async refundAtPsp(refund: RefundInput): Promise<PspStepOutcome & { pspReference?: string }> {
       try {
-        const result = await psp.refund({
-          pspReference: refund.pspReference,
-          amount: refund.amount,
-          idempotencyKey: pspIdempotencyKey(refund.paymentOrderId, `refund:${refund.refundId}`),
-        });
+        const result = await withinAttempt((signal) =>
+          psp.refund({
+            pspReference: refund.pspReference,
+            amount: refund.amount,
+            idempotencyKey: pspIdempotencyKey(refund.paymentOrderId, `refund:${refund.refundId}`),
+            signal,
+          }),
+        );
         return { outcome: 'done', pspReference: result.refundReference };
       } catch (error) {
         if (!isFinalPspError(error)) throw error;
@@ -187,6 +294,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           refunded: refund.amount,
           ...(reason === 'requested_by_customer' ? {} : { failure: { code: reason, message: `refunded: ${reason}` } }),
         });
+        await recordAttention(tx, refund.checkoutId);
         await moveSellerBalance(tx, {
           paymentOrderId: refund.paymentOrderId,
           step: `refund:${refund.refundId}`,
@@ -201,7 +309,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     async failRefund(refundId: string, failure: Failure): Promise<void> {
       await transitionRefund(pool, refundId, 'FAILED', { failure });
     },
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { ApiContext } from './context';
 import { checkoutRoutes } from './checkouts';
+import { compensationRoutes } from './compensations';
 import { ApiError, errorHandler } from './errors';
 import { eventRoutes } from './events';
 import { paymentOrderRoutes } from './paymentOrders';
@@ -27,6 +28,7 @@ export function createApp(ctx: ApiContext): Express {
   });
 
   app.use(checkoutRoutes(ctx));
+  app.use(compensationRoutes(ctx));
   app.use(paymentOrderRoutes(ctx));
   app.use(eventRoutes(ctx));
   app.use(reconciliationRoutes(ctx));

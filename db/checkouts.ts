@@ -1,4 +1,5 @@
-import type { CheckoutInput, CheckoutView, PaymentOrderView } from '../domain/checkout';
+import { attentionFor } from '../domain/attention';
+import type { CheckoutAttention, CheckoutInput, CheckoutView, PaymentOrderView } from '../domain/checkout';
 import { failureReason, type Failure } from '../domain/failures';
 import { amountFromDb, sumMoney, type Currency } from '../domain/money';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
@@ -50,6 +51,9 @@ interface CheckoutRow {
   status: CheckoutStatus;
   failure_code: string | null;
   failure_reason: string | null;
+  held_amount: string;
+  attention_code: string | null;
+  attention_message: string | null;
 }
 
 export interface PaymentOrderRow {
@@ -88,7 +92,8 @@ export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
 
 export async function findCheckoutView(db: Queryable, checkoutId: string): Promise<CheckoutView | undefined> {
   const { rows } = await db.query<CheckoutRow>(
-    `SELECT id, customer_id, currency, total_amount, capture_mode, allow_partial, status, failure_code, failure_reason
+    `SELECT id, customer_id, currency, total_amount, capture_mode, allow_partial, status, failure_code, failure_reason,
+            held_amount, attention_code, attention_message
        FROM checkouts WHERE id = $1`,
     [checkoutId],
   );
@@ -108,6 +113,70 @@ export async function findCheckoutView(db: Queryable, checkoutId: string): Promi
     allowPartial: checkout.allow_partial,
     failureCode: checkout.failure_code,
     failureReason: checkout.failure_reason ?? (checkout.failure_code ? failureReason(checkout.failure_code) : null),
+    attention: checkout.attention_code
+      ? { code: checkout.attention_code, message: checkout.attention_message ?? '', heldAmount: amountFromDb(checkout.held_amount) }
+      : null,
     orders: orders.rows.map(paymentOrderView),
   };
+}
+
+/**
+ * Works out from the orders what a checkout still holds that its outcome gave back (see domain/attention.ts)
+ * and records it, with an event when it changes: `checkout.attention_required` (alert on it) or
+ * `checkout.attention_resolved`. Run in the transaction that changed the orders or the checkout's status.
+ */
+export async function recordAttention(tx: Queryable, checkoutId: string): Promise<CheckoutAttention | null> {
+  const { rows } = await tx.query<{
+    status: CheckoutStatus;
+    held_amount: string;
+    attention_code: string | null;
+    attention_message: string | null;
+  }>('SELECT status, held_amount, attention_code, attention_message FROM checkouts WHERE id = $1 FOR UPDATE', [checkoutId]);
+  const checkout = rows[0];
+  if (!checkout) throw new Error(`checkout ${checkoutId} does not exist`);
+  const orders = await tx.query<{
+    id: string;
+    status: PaymentOrderStatus;
+    amount: string;
+    refunded_amount: string;
+    currency: Currency;
+    refusal: string | null;
+  }>(
+    `SELECT o.id, o.status, o.amount, o.refunded_amount, o.currency,
+            CASE WHEN o.status = 'AUTHORIZED' THEN o.failure_message
+                 ELSE (SELECT r.failure_message FROM refunds r WHERE r.payment_order_id = o.id AND r.status = 'FAILED'
+                        ORDER BY r.updated_at DESC LIMIT 1) END AS refusal
+       FROM payment_orders o WHERE o.checkout_id = $1 ORDER BY o.position`,
+    [checkoutId],
+  );
+  const attention = attentionFor(
+    checkout.status,
+    orders.rows.map((row) => ({
+      orderId: row.id,
+      status: row.status,
+      amount: amountFromDb(row.amount),
+      refundedAmount: amountFromDb(row.refunded_amount),
+      currency: row.currency,
+      refusal: row.refusal,
+    })),
+  );
+  const unchanged =
+    (attention?.code ?? null) === checkout.attention_code &&
+    (attention?.heldAmount ?? 0) === amountFromDb(checkout.held_amount) &&
+    (attention?.message ?? null) === checkout.attention_message;
+  if (unchanged) return attention;
+  await tx.query(
+    `WITH changed AS (
+       UPDATE checkouts SET held_amount = $2, attention_code = $3, attention_message = $4, updated_at = now() WHERE id = $1 RETURNING *
+     )
+     INSERT INTO events (type, checkout_id, data) SELECT $5, id, to_jsonb(changed) FROM changed`,
+    [
+      checkoutId,
+      attention?.heldAmount ?? 0,
+      attention?.code ?? null,
+      attention?.message ?? null,
+      attention ? 'checkout.attention_required' : 'checkout.attention_resolved',
+    ],
+  );
+  return attention;
 }

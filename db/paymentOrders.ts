@@ -52,3 +52,19 @@ export async function findPaymentOrderView(
   const row = rows[0];
   return row && { ...paymentOrderView(row), checkoutId: row.checkout_id };
 }
+
+/**
+ * Records why the PSP refused to release an order's hold. The status stays what it is (the PSP still holds
+ * the money); the event lets a person alert on it.
+ */
+export async function recordRefusedRelease(db: Queryable, paymentOrderId: string, failure: Failure): Promise<void> {
+  await db.query(
+    `WITH changed AS (
+       UPDATE payment_orders SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
+        WHERE id = $1 RETURNING *
+     )
+     INSERT INTO events (type, checkout_id, payment_order_id, data)
+     SELECT 'payment_order.release_refused', checkout_id, id, to_jsonb(changed) FROM changed`,
+    [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
+  );
+}

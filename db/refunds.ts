@@ -7,7 +7,7 @@ import { recordCreated, transition } from './transition';
 
 export type RefundReservation =
   | { kind: 'reserved'; refund: RefundInput }
-  | { kind: 'exists'; refund: RefundInput }
+  | { kind: 'exists'; refund: RefundInput; status: RefundStatus }
   | { kind: 'not_refundable'; status: string }
   | { kind: 'exceeds_remaining'; remaining: number };
 
@@ -33,7 +33,9 @@ export async function reserveRefund(
   ]);
   const order = rows[0];
   if (!order) throw new Error(`payment order ${request.paymentOrderId} does not exist`);
-  const existing = await tx.query<{ amount: string }>('SELECT amount FROM refunds WHERE id = $1', [request.refundId]);
+  const existing = await tx.query<{ amount: string; status: RefundStatus }>('SELECT amount, status FROM refunds WHERE id = $1', [
+    request.refundId,
+  ]);
   const input = (amount: number): RefundInput => ({
     refundId: request.refundId,
     paymentOrderId: request.paymentOrderId,
@@ -43,7 +45,7 @@ export async function reserveRefund(
     currency: order.currency,
     pspReference: order.psp_reference!,
   });
-  if (existing.rows[0]) return { kind: 'exists', refund: input(amountFromDb(existing.rows[0].amount)) };
+  if (existing.rows[0]) return { kind: 'exists', refund: input(amountFromDb(existing.rows[0].amount)), status: existing.rows[0].status };
   if (order.status !== 'SUCCEEDED' && order.status !== 'PARTIALLY_REFUNDED') return { kind: 'not_refundable', status: order.status };
 
   const held = await tx.query<{ total: string }>(
@@ -100,4 +102,13 @@ export async function findRefundView(db: Queryable, refundId: string): Promise<R
       failureMessage: row.failure_message,
     }
   );
+}
+
+/** How many refunds of a payment order are accepted and not yet answered by the PSP. */
+export async function refundsInFlight(db: Queryable, paymentOrderId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM refunds WHERE payment_order_id = $1 AND status = 'PENDING'`,
+    [paymentOrderId],
+  );
+  return rows[0]!.n;
 }

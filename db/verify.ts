@@ -81,6 +81,22 @@ const checks: Array<{ name: string; claim: string; sql: string }> = [
           HAVING o.refunded_amount <> coalesce(sum(r.amount), 0)`,
   },
   {
+    name: 'held_without_record',
+    claim: 'every finished checkout that still holds money its outcome gave back records how much, and why',
+    sql: `WITH held AS (
+            SELECT c.id, c.held_amount, c.attention_code,
+                   sum(CASE WHEN o.status = 'AUTHORIZED' THEN o.amount
+                            WHEN c.status IN ('FAILED', 'CANCELED') AND o.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED')
+                              THEN o.amount - o.refunded_amount
+                            ELSE 0 END) AS held
+              FROM checkouts c JOIN payment_orders o ON o.checkout_id = c.id
+             WHERE c.status IN ('SUCCEEDED', 'PARTIALLY_SUCCEEDED', 'FAILED', 'CANCELED')
+               AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.checkout_id = c.id AND r.status = 'PENDING')
+             GROUP BY c.id, c.held_amount, c.attention_code)
+          SELECT id || ': holds ' || held || ', its record says ' || held_amount || coalesce(' (' || attention_code || ')', ' (no record)') AS example
+            FROM held WHERE held <> held_amount`,
+  },
+  {
     name: 'psp_mismatch',
     claim: "the simulated PSP's records agree with ours: captured, refunded and fee amounts",
     sql: `SELECT o.id || ': ours captured ' || CASE WHEN o.status IN ${CAPTURED} THEN o.amount ELSE 0 END ||

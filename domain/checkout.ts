@@ -49,7 +49,17 @@ export interface CheckoutView {
   allowPartial: boolean;
   failureCode: string | null;
   failureReason: string | null;
+  /** Money the PSP still holds that the outcome says it should not, and why; null when there is none. */
+  attention: CheckoutAttention | null;
   orders: PaymentOrderView[];
+}
+
+export interface CheckoutAttention {
+  /** refund_refused, release_refused, or compensation_refused when both. */
+  code: string;
+  message: string;
+  /** Minor units still captured (and not refunded) or still authorized, summed over the orders that hold them. */
+  heldAmount: number;
 }
 
 /** How a payment order looks before anything has happened to it. */

@@ -28,3 +28,6 @@ export interface Failure {
   code: string;
   message: string;
 }
+
+/** The failure type of an activity whose write the database refused for what it holds: final, never retried. */
+export const DATABASE_REJECTED = 'DatabaseRejectedError';

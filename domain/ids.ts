@@ -26,3 +26,8 @@ export function paymentOrderWorkflowId(paymentOrderId: string): string {
 
 /** Sellers and customers are named by the platform; the id is embedded in ledger account names, so no ':' . */
 export const EXTERNAL_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The workflow that retries a finished checkout's refused compensations (see workflows/compensation.ts). */
+export function compensationWorkflowId(checkoutId: string): string {
+  return `compensation-${checkoutId}`;
+}

@@ -29,7 +29,10 @@ export interface RefundView {
   failureMessage: string | null;
 }
 
-/** A compensation refunds a payment order at most once, so its id is a function of the order's. */
+/**
+ * A compensation's first refund of a payment order has an id that is a function of the order's, so that the
+ * first attempt is made at most once whatever retries. Later rounds (after a refusal) get ids of their own.
+ */
 export function compensationRefundId(paymentOrderId: string): string {
   return `${REFUND_ID_PREFIX}comp_${paymentOrderId}`;
 }

@@ -6,8 +6,11 @@
 export type PspOperation = 'authorize' | 'capture' | 'void' | 'refund';
 
 export type PspFault =
-  /** Authorize answers declined; capture and refund fail with a decline; a void is refused. */
-  | { kind: 'decline'; code: string; message?: string }
+  /**
+   * Authorize answers declined; capture and refund fail with a decline; a void is refused: every attempt,
+   * or the first `times` attempts per payment order; after `afterMs` if given.
+   */
+  | { kind: 'decline'; code: string; message?: string; times?: number; afterMs?: number }
   /** Fail before processing (an outage, a rate limit), the first `times` attempts, per payment order. */
   | { kind: 'transient'; times: number }
   /** Process the request, then lose the answer, the first `times` attempts, per payment order. */
@@ -57,10 +60,16 @@ export function stillFailing(planned: PlannedFault | undefined, kind: 'transient
 
 /** How long this attempt is delayed by a slow fault (0 if none applies to it). */
 export function slowBy(planned: PlannedFault | undefined): number {
+  if (planned?.fault.kind === 'decline') return declines(planned) ? (planned.fault.afterMs ?? 0) : 0;
   if (planned?.fault.kind !== 'slow') return 0;
   return planned.fault.times === undefined || planned.attempt <= planned.fault.times ? planned.fault.ms : 0;
 }
 
 function faultKey(target: FaultTarget): string {
   return 'paymentOrderId' in target ? `${target.operation}|order:${target.paymentOrderId}` : `${target.operation}|pm:${target.paymentMethod}`;
+}
+
+/** Whether a decline applies to this attempt. */
+export function declines(planned: PlannedFault | undefined): boolean {
+  return planned?.fault.kind === 'decline' && (planned.fault.times === undefined || planned.attempt <= planned.fault.times);
 }

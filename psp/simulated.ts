@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
-import { FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
+import { declines, FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from './faults';
 import type { RandomFaultSource } from './faultRates';
 import type { SettlementRow } from '../domain/settlement';
 import type {
@@ -13,6 +13,7 @@ import type {
   Psp,
   PspPayment,
   RefundRequest,
+  PspCallOptions,
   RefundResult,
   VoidRequest,
 } from './types';
@@ -108,7 +109,7 @@ export class SimulatedPsp implements Psp {
 
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
     const payment = { paymentOrderId: request.paymentOrderId, paymentMethod: request.paymentMethod };
-    return this.call('authorize', payment, request.idempotencyKey, async (tx, fault): Promise<AuthorizeResult> => {
+    return this.call('authorize', payment, request, async (tx, fault): Promise<AuthorizeResult> => {
       const pspReference = this.reference('pi_sim_', request.idempotencyKey);
       const behavesLike = await this.behaviourOf(tx, request.paymentMethod);
       const decline =
@@ -138,7 +139,7 @@ export class SimulatedPsp implements Psp {
   }
 
   async capture(request: CaptureRequest): Promise<CaptureResult> {
-    return this.call('capture', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx, fault) => {
+    return this.call('capture', await this.paymentOf(request.pspReference), request, async (tx, fault) => {
       const payment = await this.lockPayment(tx, request.pspReference);
       if (fault?.kind === 'decline') throw new PspDeclinedError(fault.code, fault.message ?? 'The capture was declined.');
       if (payment.status !== 'requires_capture') {
@@ -159,8 +160,10 @@ export class SimulatedPsp implements Psp {
   }
 
   async void(request: VoidRequest): Promise<void> {
-    return this.call('void', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx) => {
+    return this.call('void', await this.paymentOf(request.pspReference), request, async (tx, fault) => {
       const payment = await this.lockPayment(tx, request.pspReference);
+      // A refused release: the PSP keeps the hold until the authorization lapses.
+      if (fault?.kind === 'decline') throw new PspInvalidRequestError(fault.code, fault.message ?? 'The cancellation was refused.');
       if (payment.status !== 'requires_capture') {
         throw new PspInvalidRequestError('payment_intent_unexpected_state', `payment ${payment.id} is ${payment.status}, cannot be voided`);
       }
@@ -169,7 +172,7 @@ export class SimulatedPsp implements Psp {
   }
 
   async refund(request: RefundRequest): Promise<RefundResult> {
-    return this.call('refund', await this.paymentOf(request.pspReference), request.idempotencyKey, async (tx, fault) => {
+    return this.call('refund', await this.paymentOf(request.pspReference), request, async (tx, fault) => {
       const payment = await this.lockPayment(tx, request.pspReference);
       if (fault?.kind === 'decline') throw new PspDeclinedError(fault.code, fault.message ?? 'The refund was declined.');
       const refundable = Number(payment.amount_captured) - Number(payment.amount_refunded);
@@ -194,8 +197,8 @@ export class SimulatedPsp implements Psp {
     });
   }
 
-  async findPayment(paymentOrderId: string): Promise<PspPayment | null> {
-    if (this.latencyMs > 0) await sleep(this.latencyMs);
+  async findPayment(paymentOrderId: string, options: PspCallOptions = {}): Promise<PspPayment | null> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal: options.signal });
     const { rows } = await this.pool.query<{ id: string; status: SimulatedCharge['status']; fee: string }>(
       'SELECT id, status, fee FROM psp_simulator_payments WHERE payment_order_id = $1 ORDER BY created_at DESC LIMIT 1',
       [paymentOrderId],
@@ -260,19 +263,19 @@ export class SimulatedPsp implements Psp {
   private async call<T>(
     operation: PspOperation,
     payment: { paymentOrderId: string; paymentMethod: string },
-    idempotencyKey: string,
+    { idempotencyKey, signal }: { idempotencyKey: string; signal?: AbortSignal | undefined },
     run: (tx: Tx, fault: PspFault | undefined) => Promise<T>,
   ): Promise<T> {
     const planned = this.faults.take(operation, payment) ?? this.randomFaults?.take(operation, idempotencyKey);
-    if (this.latencyMs > 0) await sleep(this.latencyMs);
-    if (slowBy(planned) > 0) await sleep(slowBy(planned));
+    if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
+    if (slowBy(planned) > 0) await sleep(slowBy(planned), undefined, { signal });
     if (stillFailing(planned, 'transient')) {
       throw new PspTransientError(`simulated PSP unavailable (attempt ${planned!.attempt})`);
     }
     if (stillFailing(planned, 'inUse')) {
       throw new PspTransientError(`idempotency_key_in_use: a request with key ${idempotencyKey} is already in flight (attempt ${planned!.attempt})`);
     }
-    const result = await this.once(idempotencyKey, (tx) => run(tx, planned?.fault));
+    const result = await this.once(idempotencyKey, signal, (tx) => run(tx, declines(planned) ? planned!.fault : undefined));
     if (stillFailing(planned, 'timeoutAfterCommit')) {
       throw new PspUnknownOutcomeError(`simulated timeout after the PSP processed ${operation} (attempt ${planned!.attempt})`);
     }
@@ -292,7 +295,7 @@ export class SimulatedPsp implements Psp {
    * and every caller after the first gets the first answer. Errors are not stored, as Stripe does not store
    * answers to requests that changed nothing.
    */
-  private async once<T>(idempotencyKey: string, operation: (tx: Tx) => Promise<T>): Promise<T> {
+  private async once<T>(idempotencyKey: string, signal: AbortSignal | undefined, operation: (tx: Tx) => Promise<T>): Promise<T> {
     const tx = await this.pool.connect();
     try {
       await tx.query('BEGIN');
@@ -309,6 +312,8 @@ export class SimulatedPsp implements Psp {
         idempotencyKey,
         JSON.stringify({ value: value ?? null }),
       ]);
+      // A caller that gave up before the PSP committed leaves no trace, as a request Stripe never received.
+      signal?.throwIfAborted();
       await tx.query('COMMIT');
       return value;
     } catch (error) {

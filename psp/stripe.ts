@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import Stripe from 'stripe';
 import type { SettlementRow } from '../domain/settlement';
@@ -10,6 +11,7 @@ import type {
   CaptureRequest,
   CaptureResult,
   Psp,
+  PspCallOptions,
   PspPayment,
   RefundRequest,
   RefundResult,
@@ -32,10 +34,30 @@ function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createNodeHttpClie
   return {
     getClientName: () => inner.getClientName(),
     makeRequest: (...args) =>
-      inner.makeRequest(...args).catch((error: Error & { code?: string }) => {
+      untilAborted(inner.makeRequest(...args)).catch((error: Error & { code?: string }) => {
+        if (callSignal.getStore()?.aborted) throw error;
         throw Object.assign(new Error(`connection lost: ${error.message}`), { code: 'SETTLE_CONNECTION_LOST', cause: error });
       }),
   };
+}
+
+/** The signal of the PSP call a request belongs to (see PspCallOptions), for the HTTP layer below. */
+const callSignal = new AsyncLocalStorage<AbortSignal | undefined>();
+
+/**
+ * Nothing is sent once the call's signal has aborted, and an answer still outstanding then is no longer
+ * waited for: Stripe may yet process that request, which is why the intent is recorded before it is
+ * confirmed, so that a release finds it and cancels it.
+ */
+function untilAborted<T>(request: Promise<T>): Promise<T> {
+  const signal = callSignal.getStore();
+  if (!signal) return request;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    request.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Builds the `stripe` client the adapter and the webhook endpoint share. */
@@ -142,7 +164,7 @@ export class StripePsp implements Psp {
         }
       }
       return authorization(intent);
-    });
+    }, request.signal);
   }
 
   async capture(request: CaptureRequest): Promise<CaptureResult> {
@@ -159,7 +181,7 @@ export class StripePsp implements Psp {
         if (intent.status !== 'succeeded') throw error;
       }
       return { pspReference: request.pspReference, amountCaptured: request.amount, fee: await this.feeOf(request.pspReference) };
-    });
+    }, request.signal);
   }
 
   async void(request: VoidRequest): Promise<void> {
@@ -171,7 +193,7 @@ export class StripePsp implements Psp {
         const intent = await this.stripe.paymentIntents.retrieve(request.pspReference);
         if (intent.status !== 'canceled') throw error;
       }
-    });
+    }, request.signal);
   }
 
   async refund(request: RefundRequest): Promise<RefundResult> {
@@ -190,17 +212,17 @@ export class StripePsp implements Psp {
         { idempotencyKey: request.idempotencyKey },
       );
       return { refundReference: refund.id };
-    });
+    }, request.signal);
   }
 
-  async findPayment(paymentOrderId: string): Promise<PspPayment | null> {
+  async findPayment(paymentOrderId: string, options: PspCallOptions = {}): Promise<PspPayment | null> {
     const intentId = await this.recordedIntent(paymentOrderId);
     if (!intentId) return null;
     return this.classified(async () => {
       const intent = await this.stripe.paymentIntents.retrieve(intentId);
       const status = paymentStatus[intent.status] ?? 'authorized';
       return { pspReference: intent.id, status, ...(status === 'captured' ? { fee: await this.feeOf(intent.id) } : {}) };
-    });
+    }, options.signal);
   }
 
   /**
@@ -272,9 +294,9 @@ export class StripePsp implements Psp {
     return rows[0]?.payment_intent_id;
   }
 
-  private async classified<T>(call: () => Promise<T>): Promise<T> {
+  private async classified<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      return await call();
+      return await (signal ? callSignal.run(signal, call) : call());
     } catch (error) {
       throw classifyStripeError(error);
     }

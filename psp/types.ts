@@ -16,7 +16,7 @@ export interface Psp {
    * The payment the PSP holds for a payment order, if any. How an authorization whose answer was lost
    * (or whose retries were abandoned) is found afterwards, so that its hold can be released.
    */
-  findPayment(paymentOrderId: string): Promise<PspPayment | null>;
+  findPayment(paymentOrderId: string, options?: PspCallOptions): Promise<PspPayment | null>;
   /** The day's settlement rows (every capture and refund), streamed, in the order the PSP lists them. */
   settlementRows(day: { start: Date; end: Date }): AsyncIterable<SettlementRow>;
 }
@@ -29,7 +29,16 @@ export interface PspPayment {
   fee?: number;
 }
 
-export interface AuthorizeRequest {
+/**
+ * Every PSP call carries the signal of the activity attempt making it: once the attempt is cancelled or
+ * its deadline passes, an adapter sends nothing more and commits nothing more, so an abandoned attempt
+ * can never place a hold after the release path looked.
+ */
+export interface PspCallOptions {
+  signal?: AbortSignal;
+}
+
+export interface AuthorizeRequest extends PspCallOptions {
   paymentOrderId: string;
   amount: number;
   currency: Currency;
@@ -43,7 +52,7 @@ export type AuthorizeResult =
   /** Waiting on the buyer (3-D Secure) or the bank; ask again when the PSP says something changed. */
   | { outcome: 'pending'; pspReference: string; reason: 'requires_action' | 'processing' };
 
-export interface CaptureRequest {
+export interface CaptureRequest extends PspCallOptions {
   pspReference: string;
   amount: number;
   idempotencyKey: string;
@@ -56,12 +65,12 @@ export interface CaptureResult {
   fee: number;
 }
 
-export interface VoidRequest {
+export interface VoidRequest extends PspCallOptions {
   pspReference: string;
   idempotencyKey: string;
 }
 
-export interface RefundRequest {
+export interface RefundRequest extends PspCallOptions {
   pspReference: string;
   amount: number;
   idempotencyKey: string;

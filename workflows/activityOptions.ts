@@ -1,8 +1,18 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { DATABASE_REJECTED } from '../domain/failures';
 
-/** Final answers: the PSP refused, or the status rules forbid the write. Retrying cannot change them. */
-const FINAL = ['PspDeclinedError', 'PspInvalidRequestError', 'IllegalTransitionError'];
+/**
+ * Final answers: the PSP refused, the status rules forbid the write, or the database refused what it was
+ * given. Retrying cannot change them.
+ */
+const FINAL = ['PspDeclinedError', 'PspInvalidRequestError', 'IllegalTransitionError', DATABASE_REJECTED];
+
+/**
+ * Every activity heartbeats while it runs (activities/attempt.ts): a cancellation reaches the attempt, and
+ * an attempt on a worker that died is retried after this long instead of after its whole start-to-close.
+ */
+const HEARTBEAT_TIMEOUT = '10s';
 
 /**
  * Authorize and capture retry with exponential backoff until a deadline: a PSP that stays down must end
@@ -12,8 +22,10 @@ const FINAL = ['PspDeclinedError', 'PspInvalidRequestError', 'IllegalTransitionE
 export const beforeDeadline = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   scheduleToCloseTimeout: '10m',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: FINAL },
-  // A release that arrives while an authorization is in flight waits for that attempt's real answer.
+  // A release that arrives while an authorization is in flight waits for that attempt to end (it stops at
+  // the cancellation), so that the release then sees everything the attempt did.
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
 });
 
@@ -23,5 +35,6 @@ export const beforeDeadline = proxyActivities<Activities>({
  */
 export const untilDone = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
 });

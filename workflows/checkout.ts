@@ -3,13 +3,20 @@ import {
   CancellationScope,
   condition,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import { pendingPaymentOrderView, type CheckoutInput, type CheckoutView, type PaymentOrderView } from '../domain/checkout';
+import {
+  pendingPaymentOrderView,
+  type CheckoutInput,
+  type CheckoutView,
+  type PaymentOrderInput,
+  type PaymentOrderView,
+} from '../domain/checkout';
 import { failureReason, type Failure } from '../domain/failures';
-import { paymentOrderWorkflowId } from '../domain/ids';
+import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import type { RefundReason } from '../domain/refund';
 import { isTerminalCheckoutStatus, type CheckoutStatus } from '../domain/status';
 import { untilDone } from './activityOptions';
@@ -27,12 +34,16 @@ import {
   type AuthorizationReport,
   type CancelRequest,
 } from './definitions';
+import { compensationWorkflow } from './compensation';
 import { paymentOrderWorkflow } from './paymentOrder';
 import { refundPaymentOrder } from './refund';
 
 type Child = ChildWorkflowHandle<typeof paymentOrderWorkflow>;
 
 const SIBLING_FAILED = (code: string): Failure => ({ code: 'sibling_failed', message: `another order of the checkout failed: ${code}` });
+const ORDER_ABANDONED: Failure = { code: 'order_abandoned', message: "the payment order's workflow ended without an outcome" };
+/** Longer than a PSP activity's start-to-close: no attempt of an ended order can still act after it. */
+const ABANDONED_ATTEMPT_GRACE_MS = 35_000;
 const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
 const orderFailed = (paymentOrderId: string, what: string, code: string): Failure => ({
   code,
@@ -58,6 +69,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     allowPartial: input.allowPartial,
     failureCode: null,
     failureReason: null,
+    attention: null,
     orders: input.orders.map(pendingPaymentOrderView),
   };
   const orderView = (paymentOrderId: string) => view.orders.find((order) => order.orderId === paymentOrderId)!;
@@ -67,14 +79,14 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
   let settled = false;
   let cancelRequest: Failure | undefined;
   let captureRequested = false;
-  const requestCancel = (reason?: string) => {
-    cancelRequest ??= { code: 'checkout_canceled', message: `Canceled: ${reason || 'no reason given'}` };
+  const requestCancel = (reason?: unknown) => {
+    cancelRequest ??= { code: 'checkout_canceled', message: `Canceled: ${printableReason(reason) || 'no reason given'}` };
   };
-  setHandler(cancelSignal, (request) => requestCancel(request?.reason));
+  setHandler(cancelSignal, (request) => requestCancel(request));
   setHandler(
     cancelUpdate,
     (request) => {
-      requestCancel(request?.reason);
+      requestCancel(request);
       return view;
     },
     {
@@ -86,8 +98,14 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       },
     },
   );
+  /** The rule for a capture, for the API's update and the shell's signal alike. */
+  const captureRefusal = (): string | undefined =>
+    view.status !== 'REQUIRES_CAPTURE' || cancelRequest || settled
+      ? `the checkout is ${view.status}${cancelRequest ? ' (canceling)' : settled ? ' (its authorization window ran out)' : ''}; only a manual-capture checkout waiting in REQUIRES_CAPTURE can be captured`
+      : undefined;
   setHandler(captureSignal, () => {
-    captureRequested = true;
+    // A signal cannot be refused to its sender; one that breaks the rule is ignored (the update says why).
+    if (!captureRefusal()) captureRequested = true;
   });
   setHandler(
     captureUpdate,
@@ -97,12 +115,8 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     },
     {
       validator: () => {
-        if (view.status !== 'REQUIRES_CAPTURE' || cancelRequest) {
-          throw ApplicationFailure.create({
-            type: NOT_CAPTURABLE,
-            message: `the checkout is ${view.status}${cancelRequest ? ' (canceling)' : ''}; only a manual-capture checkout waiting in REQUIRES_CAPTURE can be captured`,
-          });
-        }
+        const refusal = captureRefusal();
+        if (refusal) throw ApplicationFailure.create({ type: NOT_CAPTURABLE, message: refusal });
       },
     },
   );
@@ -127,6 +141,22 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     const final = await untilDone.completeCheckout(input.checkoutId, status, failure);
     Object.assign(view, final);
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
+    if (view.attention) {
+      // The PSP refused a void or a refund: the record says what is still held, and this keeps trying.
+      await startChild(compensationWorkflow, {
+        workflowId: compensationWorkflowId(input.checkoutId),
+        args: [
+          {
+            checkoutId: input.checkoutId,
+            orders: input.orders,
+            reason: status === 'CANCELED' ? 'checkout_canceled' : 'sibling_failed',
+            failure: failure ?? { code: 'release_refused', message: 'a hold was left after the checkout ended' },
+            refundCaptured: status === 'FAILED' || status === 'CANCELED',
+          },
+        ],
+        parentClosePolicy: 'ABANDON',
+      });
+    }
     return view;
   };
 
@@ -141,7 +171,15 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     }
 
     const children: Child[] = await Promise.all(
-      input.orders.map((order) => startChild(paymentOrderWorkflow, { workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [order] })),
+      input.orders.map((order) =>
+        startChild(paymentOrderWorkflow, {
+          workflowId: paymentOrderWorkflowId(order.paymentOrderId),
+          args: [order],
+          // Should this checkout end without deciding (terminated by an operator), each order is asked to
+          // release its hold; a capture already under way still finishes and is booked.
+          parentClosePolicy: 'REQUEST_CANCEL',
+        }),
+      ),
     );
     /** Tells every order still holding (or still seeking) an authorization to let it go. */
     const releaseAll = (failure: Failure) =>
@@ -151,15 +189,25 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
           // An order that finished in the meantime holds nothing: the signal finding no workflow is fine.
           .map((child) => child.signal(releaseSignal, failure).catch(() => undefined)),
       );
-    /** Every order's outcome; the live view shows each as soon as it is known. */
-    const results = (): Promise<PaymentOrderView[]> =>
-      Promise.all(
-        children.map(async (child) => {
-          const order = await child.result();
-          Object.assign(orderView(order.orderId), order);
-          return order;
-        }),
-      );
+    /**
+     * Every order's outcome; the live view shows each as soon as it is known. A payment order always ends
+     * with its outcome; should its workflow fail or be terminated all the same, the books say where it stands,
+     * and an order that never reported counts as not authorized.
+     */
+    const outcomes = children.map((child, index) => {
+      const paymentOrderId = input.orders[index]!.paymentOrderId;
+      return child.result().then(
+        (order) => order,
+        () => settleAbandonedOrder(input.orders[index]!),
+      ).then((order) => {
+        Object.assign(orderView(paymentOrderId), order);
+        if (!reports.has(paymentOrderId)) {
+          reports.set(paymentOrderId, { paymentOrderId, outcome: 'failed', pspReference: order.pspReference, failureCode: order.failureCode ?? 'internal_error' });
+        }
+        return order;
+      });
+    });
+    const results = (): Promise<PaymentOrderView[]> => Promise.all(outcomes);
 
     // Phase one: every order authorizes, unless the checkout is canceled first.
     await condition(() => reports.size === children.length || cancelRequest !== undefined);
@@ -181,6 +229,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       await setStatus('REQUIRES_CAPTURE');
       const decided = await condition(() => captureRequested || cancelRequest !== undefined, input.authorizationWindowMs);
       if (!decided || cancelRequest) {
+        settled = true; // from here a capture is refused: the holds are being released
         const failure = cancelRequest ?? AUTHORIZATION_EXPIRED;
         await releaseAll(failure);
         await results();
@@ -197,7 +246,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     );
     const orders = await results();
     const captured = orders.filter((order) => order.status === 'SUCCEEDED');
-    const captureFailed = orders.filter((order) => order.status === 'FAILED' && reports.get(order.orderId)?.outcome === 'authorized');
+    const captureFailed = orders.filter((order) => order.status !== 'SUCCEEDED' && reports.get(order.orderId)?.outcome === 'authorized');
 
     const firstCaptureFailure = captureFailed[0] && orderFailed(captureFailed[0].orderId, 'could not be captured', captureFailed[0].failureCode ?? 'capture_failed');
     if (cancelRequest || (firstCaptureFailure && !input.allowPartial) || captured.length === 0) {
@@ -208,4 +257,30 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     }
     return captured.length === orders.length ? finish('SUCCEEDED') : finish('PARTIALLY_SUCCEEDED');
   });
+}
+
+/**
+ * A payment order whose workflow ended without an outcome (terminated, say) is settled by its checkout:
+ * once any PSP attempt it left running has reached its deadline, whatever the PSP holds for it is released
+ * (or, if it was captured after all, booked), and the order is answered as the books then have it.
+ */
+async function settleAbandonedOrder(order: PaymentOrderInput): Promise<PaymentOrderView> {
+  await sleep(ABANDONED_ATTEMPT_GRACE_MS);
+  const state = await untilDone.paymentOrderState(order.paymentOrderId);
+  if (state.status === 'PENDING') await untilDone.releaseUnconfirmedAuthorization(order, ORDER_ABANDONED);
+  if (state.status === 'AUTHORIZED' && state.pspReference) await untilDone.releasePaymentOrder(order, state.pspReference, ORDER_ABANDONED);
+  return untilDone.paymentOrderState(order.paymentOrderId);
+}
+
+/**
+ * A cancel reason as it may be kept: text only. The API validates its input; the `cancel` signal comes from
+ * a shell unchecked, and a NUL byte or a lone surrogate would be refused by every write that carries it.
+ */
+function printableReason(reason: unknown): string {
+  const text = typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : reason;
+  if (typeof text !== 'string') return '';
+  return text
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')
+    .slice(0, 500);
 }

@@ -38,6 +38,12 @@ export interface CancelRequest {
 /** To a checkout, from a shell: `temporal workflow signal --workflow-id checkout-<id> --name cancel --input '{"reason":"..."}'`. */
 export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
 
+/**
+ * To a finished checkout's compensation (`compensation-<checkoutId>`): try the refused voids and refunds
+ * again now. From a shell: `temporal workflow signal --workflow-id compensation-<id> --name retryCompensation`.
+ */
+export const retryCompensationSignal = defineSignal('retryCompensation');
+
 /** The API's cancel and capture: an update, so a checkout that can no longer do it says so (409). */
 export const cancelUpdate = defineUpdate<CheckoutView, [CancelRequest]>('requestCancel');
 export const captureUpdate = defineUpdate<CheckoutView, []>('requestCapture');

@@ -2,3 +2,4 @@ export { checkoutWorkflow } from './checkout';
 export { paymentOrderWorkflow } from './paymentOrder';
 export { refundWorkflow } from './refund';
 export { reconciliationWorkflow } from './reconciliation';
+export { compensationWorkflow } from './compensation';

@@ -7,7 +7,9 @@ import {
   setHandler,
   workflowInfo,
   ActivityFailure,
+  TemporalFailure,
 } from '@temporalio/workflow';
+import type { ReleaseOutcome } from '../activities';
 import { pendingPaymentOrderView, type PaymentOrderInput, type PaymentOrderView } from '../domain/checkout';
 import { failureReason, type Failure } from '../domain/failures';
 import { beforeDeadline, untilDone } from './activityOptions';
@@ -22,6 +24,7 @@ import {
 
 const PSP_UNAVAILABLE: Failure = { code: 'psp_unavailable', message: 'the PSP did not answer before the deadline' };
 const NOT_COMPLETED: Failure = { code: 'payment_not_completed', message: 'the payment waited on the buyer or the bank for too long' };
+const CHECKOUT_CLOSED: Failure = { code: 'checkout_closed', message: 'the checkout ended without deciding this order' };
 /** A payment waiting on the buyer or the bank is asked after again after these waits, unless a webhook comes first. */
 const FIRST_RECHECK_MS = 5_000;
 const LONGEST_RECHECK_MS = 10 * 60_000;
@@ -30,34 +33,51 @@ const GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
 /**
  * One seller's share of a checkout. Phase one: authorize (a hold, no money moves) and report to the
  * checkout. Phase two, on the checkout's word: capture and book it (wallet and ledger), or release the hold.
- * A release may come at any moment, even while the authorization is in flight; no hold is ever left behind.
+ * A release may come at any moment, even while the authorization is in flight; no hold is ever left behind
+ * unless the PSP refuses to release it, and then the order says so. Whatever happens, the workflow ends with
+ * the order's outcome, never a failure: its checkout acts on every order's outcome.
  */
 export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<PaymentOrderView> {
   const view: PaymentOrderView = pendingPaymentOrderView(order);
   setHandler(paymentOrderStatusQuery, () => view);
 
+  // The checkout's decision. A release wins over a capture that has not begun; a capture is only taken once
+  // the order is authorized, so a stray or early capture signal cannot override the checkout.
   let decision: 'capture' | Failure | undefined;
+  let captureStarted = false;
+  const releaseRequested = (failure: Failure) => {
+    if (!captureStarted && typeof decision !== 'object') decision = failure;
+  };
   setHandler(captureSignal, () => {
-    decision ??= 'capture';
+    if (view.status === 'AUTHORIZED') decision ??= 'capture';
   });
-  setHandler(releaseSignal, (failure) => {
-    decision ??= failure;
-  });
+  setHandler(releaseSignal, releaseRequested);
+  // The checkout closing (Temporal's parent-close policy REQUEST_CANCEL) is a release of whatever is undecided.
+  CancellationScope.current().cancelRequested.catch(() => releaseRequested(CHECKOUT_CLOSED));
   const release = (): Failure | undefined => (typeof decision === 'object' ? decision : undefined);
   let pspEvents = 0;
   setHandler(pspEventSignal, () => {
     pspEvents += 1;
   });
 
+  let reported = false;
+  const report = async (outcome: AuthorizationReport) => {
+    reported = true;
+    // A checkout that has already closed waits for nothing: its close released this order.
+    await reportToCheckout(outcome).catch(() => undefined);
+  };
+
   /** Authorizes; a payment waiting on the buyer or bank is asked after on each webhook, or on a timer. */
   const authorize = async () => {
-    let result = await beforeDeadline.authorizePaymentOrder(order);
     const giveUpAt = Date.now() + GIVE_UP_AFTER_MS;
+    // Counted before each attempt: a webhook that arrives while an attempt is in flight is not lost.
+    let seen = pspEvents;
+    let result = await beforeDeadline.authorizePaymentOrder(order);
     for (let wait = FIRST_RECHECK_MS; result.outcome === 'pending'; wait = Math.min(wait * 2, LONGEST_RECHECK_MS)) {
       view.pspReference = result.pspReference;
       if (Date.now() > giveUpAt) throw ApplicationFailure.create({ type: 'PaymentNotCompleted', message: NOT_COMPLETED.message });
-      const seen = pspEvents;
       await condition(() => pspEvents > seen, wait);
+      seen = pspEvents;
       result = await beforeDeadline.authorizePaymentOrder(order);
     }
     return result;
@@ -70,8 +90,16 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     view.failureReason = failureReason(failure.code);
   };
 
-  // Money-moving steps are never interrupted; a release is a decision the workflow acts on.
-  return CancellationScope.nonCancellable(async () => {
+  /** What a release (or a refused one) leaves: the status, and the capture if one landed after all. */
+  const released = (outcome: ReleaseOutcome, failure: Failure) => {
+    if (outcome.outcome === 'released') fail(outcome.status, failure);
+    else if (outcome.outcome === 'captured') {
+      view.status = 'SUCCEEDED';
+      view.feeAmount = outcome.fee;
+    } else fail('AUTHORIZED', failure); // the order's record says the release was refused; its checkout, why it was asked
+  };
+
+  const run = async (): Promise<PaymentOrderView> => {
     const authorizing = new CancellationScope();
     void condition(() => release() !== undefined).then(() => authorizing.cancel());
     let authorization;
@@ -84,15 +112,15 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       const failure = release() ?? (gaveUp ? NOT_COMPLETED : PSP_UNAVAILABLE);
       const resolution = await untilDone.releaseUnconfirmedAuthorization(order, failure);
       view.pspReference = resolution.pspReference;
-      fail(resolution.status, failure);
-      await reportToCheckout({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: null, failureCode: failure.code });
+      fail(resolution.status, resolution.status === 'AUTHORIZED' ? { code: 'release_refused', message: failure.message } : failure);
+      await report({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: null, failureCode: failure.code });
       return view;
     }
 
     view.pspReference = authorization.pspReference;
     if (authorization.outcome === 'failed') {
       fail('FAILED', authorization.failure);
-      await reportToCheckout({
+      await report({
         paymentOrderId: order.paymentOrderId,
         outcome: 'failed',
         pspReference: authorization.pspReference,
@@ -102,16 +130,16 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     }
     const pspReference = authorization.pspReference;
     view.status = 'AUTHORIZED';
-    await reportToCheckout({ paymentOrderId: order.paymentOrderId, outcome: 'authorized', pspReference });
+    await report({ paymentOrderId: order.paymentOrderId, outcome: 'authorized', pspReference });
 
     await condition(() => decision !== undefined);
-    const released = release();
-    if (released) {
-      await untilDone.voidPaymentOrder(order, pspReference, released);
-      fail('VOIDED', released);
+    const releasing = release();
+    if (releasing) {
+      released(await untilDone.releasePaymentOrder(order, pspReference, releasing), releasing);
       return view;
     }
 
+    captureStarted = true;
     let capture;
     try {
       capture = await beforeDeadline.capturePaymentOrder(order, pspReference);
@@ -120,13 +148,31 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       capture = await untilDone.resolveUnconfirmedCapture(order, pspReference);
     }
     if (capture.outcome === 'failed') {
-      await untilDone.voidPaymentOrder(order, pspReference, capture.failure, 'FAILED');
-      fail('FAILED', capture.failure);
+      released(await untilDone.releasePaymentOrder(order, pspReference, capture.failure, 'FAILED'), capture.failure);
       return view;
     }
     await untilDone.recordCapture(order, capture.fee);
     view.status = 'SUCCEEDED';
+    view.feeAmount = capture.fee;
     return view;
+  };
+
+  // Money-moving steps are never interrupted; a release is a decision the workflow acts on.
+  return CancellationScope.nonCancellable(async () => {
+    try {
+      return await run();
+    } catch (error) {
+      // A step failed for good (the database refused a write, say). The order ends as the books last had it,
+      // with the reason; its checkout records what the PSP still holds. A defect in this code is not caught
+      // here: it fails the workflow task, which Temporal retries until a fixed worker runs it.
+      if (!(error instanceof TemporalFailure)) throw error;
+      const failure = { code: 'internal_error', message: error.message };
+      const books = await untilDone.paymentOrderState(order.paymentOrderId).catch(() => undefined);
+      Object.assign(view, books ?? {});
+      fail(view.status, failure);
+      if (!reported) await report({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: view.pspReference, failureCode: failure.code });
+      return view;
+    }
   });
 }
 

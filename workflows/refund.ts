@@ -1,7 +1,12 @@
+import { sleep, uuid4 } from '@temporalio/workflow';
 import type { Failure } from '../domain/failures';
-import type { RefundInput, RefundReason } from '../domain/refund';
+import { REFUND_ID_PREFIX, type RefundInput, type RefundReason } from '../domain/refund';
 import type { RefundStatus } from '../domain/status';
 import { untilDone } from './activityOptions';
+
+/** While another refund of the order is in flight, a compensation looks again after these waits. */
+const FIRST_LOOK_MS = 2_000;
+const LONGEST_LOOK_MS = 60_000;
 
 /**
  * Gives money back for a captured payment order: refund at the PSP, then in one database transaction debit
@@ -17,10 +22,35 @@ export async function runRefund(refund: RefundInput, reason: RefundReason): Prom
   return { status: 'SUCCEEDED' };
 }
 
-/** A compensation: refunds whatever is left of a captured order. */
-export async function refundPaymentOrder(paymentOrderId: string, reason: RefundReason): Promise<void> {
-  const refund = await untilDone.reserveCompensationRefund(paymentOrderId, reason);
-  if (refund) await runRefund(refund, reason);
+/** A new refund id, named by the workflow so that a retried reservation finds the same refund. */
+function nextRefundId(): string {
+  return REFUND_ID_PREFIX + uuid4().replace(/-/g, '');
+}
+
+/**
+ * A compensation: refunds whatever is left of a captured order, round after round, until nothing is left.
+ * Refunds still in flight (a customer's partial refund, say) are waited for: if one is refused, what it held
+ * is refunded too. Answers 'refused' when the PSP refuses, leaving the rest to the checkout's record and the
+ * compensation's retries. `refundId` names the first round; by default the order's fixed compensation id.
+ */
+export async function refundPaymentOrder(
+  paymentOrderId: string,
+  reason: RefundReason,
+  refundId?: string,
+): Promise<'refunded' | 'refused'> {
+  let id = refundId;
+  for (let wait = FIRST_LOOK_MS; ; ) {
+    const next = await untilDone.reserveCompensationRefund(paymentOrderId, reason, id);
+    id = nextRefundId();
+    if (next.refund) {
+      if ((await runRefund(next.refund, reason)).status === 'FAILED') return 'refused';
+      continue;
+    }
+    if (next.idTaken) continue;
+    if (next.refundsInFlight === 0) return 'refunded';
+    await sleep(wait);
+    wait = Math.min(wait * 2, LONGEST_LOOK_MS);
+  }
 }
 
 /** A refund the API accepted (and reserved): one workflow per refund, `refund-<refundId>`. */

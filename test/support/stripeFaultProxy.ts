@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from '../../psp/faults';
+import { declines, FaultPlan, slowBy, stillFailing, type FaultTarget, type PspFault, type PspOperation } from '../../psp/faults';
 
 interface Payment {
   paymentOrderId: string;
@@ -64,7 +64,7 @@ export class StripeFaultProxy {
       const message = 'There is currently another in-progress request using this Idempotent Key. Please try again later.';
       return answer(res, 409, { error: { type, code: 'idempotency_key_in_use', message } });
     }
-    if (planned?.fault.kind === 'decline') {
+    if (planned?.fault.kind === 'decline' && declines(planned)) {
       const { code, message } = planned.fault;
       return answer(res, 402, { error: { type: 'card_error', code, decline_code: code, message: message ?? 'Your card was declined.' } });
     }

@@ -1,0 +1,46 @@
+import type { CheckoutAttention } from './checkout';
+import { formatMoney, type Currency } from './money';
+import { isTerminalCheckoutStatus, type CheckoutStatus, type PaymentOrderStatus } from './status';
+
+export interface HeldOrder {
+  orderId: string;
+  status: PaymentOrderStatus;
+  amount: number;
+  refundedAmount: number;
+  currency: Currency;
+  /** Why the PSP still holds it: the refused void's or refund's answer. */
+  refusal: string | null;
+}
+
+const CAPTURED: readonly PaymentOrderStatus[] = ['SUCCEEDED', 'PARTIALLY_REFUNDED'];
+
+/**
+ * What an order holds that its checkout's outcome says it should not: a hold left on any finished checkout,
+ * or a capture not refunded on one that failed or was canceled.
+ */
+export function heldBy(checkoutStatus: CheckoutStatus, order: Pick<HeldOrder, 'status' | 'amount' | 'refundedAmount'>): number {
+  if (!isTerminalCheckoutStatus(checkoutStatus)) return 0;
+  if (order.status === 'AUTHORIZED') return order.amount;
+  if ((checkoutStatus === 'FAILED' || checkoutStatus === 'CANCELED') && CAPTURED.includes(order.status)) {
+    return order.amount - order.refundedAmount;
+  }
+  return 0;
+}
+
+/** The record a finished checkout carries while the PSP holds money its outcome gave back; null when none. */
+export function attentionFor(checkoutStatus: CheckoutStatus, orders: readonly HeldOrder[]): CheckoutAttention | null {
+  const holding = orders.map((order) => ({ order, held: heldBy(checkoutStatus, order) })).filter(({ held }) => held > 0);
+  if (holding.length === 0) return null;
+  const refunds = holding.filter(({ order }) => order.status !== 'AUTHORIZED').length;
+  const code = refunds === holding.length ? 'refund_refused' : refunds === 0 ? 'release_refused' : 'compensation_refused';
+  const parts = holding.map(
+    ({ order, held }) =>
+      `${formatMoney({ amount: held, currency: order.currency })} on payment order ${order.orderId} ` +
+      `(${order.status === 'AUTHORIZED' ? 'hold not released' : 'capture not refunded'}: ${order.refusal ?? 'the PSP refused'})`,
+  );
+  return {
+    code,
+    message: `The PSP still holds ${parts.join('; ')}. Settle retries; retry now with POST /v1/checkouts/<id>/retry-compensation.`,
+    heldAmount: holding.reduce((sum, { held }) => sum + held, 0),
+  };
+}

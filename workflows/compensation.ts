@@ -1,0 +1,57 @@
+import { condition, setHandler, uuid4 } from '@temporalio/workflow';
+import type { CheckoutView, PaymentOrderInput } from '../domain/checkout';
+import type { Failure } from '../domain/failures';
+import { REFUND_ID_PREFIX, type RefundReason } from '../domain/refund';
+import { untilDone } from './activityOptions';
+import { retryCompensationSignal } from './definitions';
+import { refundPaymentOrder } from './refund';
+
+/** Settle tries again on its own after these waits (doubling), and stops trying after the last. */
+const FIRST_RETRY_MS = 60 * 60_000;
+const LONGEST_RETRY_MS = 24 * 60 * 60_000;
+const GIVE_UP_AFTER_MS = 30 * 24 * 60 * 60_000;
+
+export interface CompensationInput {
+  checkoutId: string;
+  orders: PaymentOrderInput[];
+  /** Why the money goes back (the checkout failed, or was canceled), and its failure for released holds. */
+  reason: RefundReason;
+  failure: Failure;
+  /** Whether captured orders are to be refunded (a FAILED or CANCELED checkout) or only holds released. */
+  refundCaptured: boolean;
+}
+
+/**
+ * A finished checkout whose compensation the PSP refused (a void or a refund) still holds the buyer's money;
+ * its record says how much and why. This workflow, `compensation-<checkoutId>`, started by the checkout,
+ * tries again: on its own with growing waits, and at once on the `retryCompensation` signal (the API's
+ * POST /v1/checkouts/:id/retry-compensation sends it). It ends when nothing is held any more, or after 30
+ * days, leaving the record for a person.
+ */
+export async function compensationWorkflow(input: CompensationInput): Promise<CheckoutView> {
+  let requested = 0;
+  setHandler(retryCompensationSignal, () => {
+    requested += 1;
+  });
+  const giveUpAt = Date.now() + GIVE_UP_AFTER_MS;
+  let view: CheckoutView | undefined;
+  for (let wait = FIRST_RETRY_MS, handled = 0; ; wait = Math.min(wait * 2, LONGEST_RETRY_MS)) {
+    await condition(() => requested > handled, Math.max(1, Math.min(wait, giveUpAt - Date.now())));
+    handled = requested;
+    await Promise.all(input.orders.map((order) => compensateOrder(order, input)));
+    view = await untilDone.refreshAttention(input.checkoutId);
+    if (!view.attention || Date.now() >= giveUpAt) return view;
+  }
+}
+
+/** Releases the order's hold if it still has one, then refunds what it kept if the checkout gave it back. */
+async function compensateOrder(order: PaymentOrderInput, input: CompensationInput): Promise<void> {
+  let state = await untilDone.paymentOrderState(order.paymentOrderId);
+  if (state.status === 'AUTHORIZED' && state.pspReference) {
+    await untilDone.releasePaymentOrder(order, state.pspReference, input.failure);
+    state = await untilDone.paymentOrderState(order.paymentOrderId);
+  }
+  if (input.refundCaptured && (state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED')) {
+    await refundPaymentOrder(order.paymentOrderId, input.reason, REFUND_ID_PREFIX + uuid4().replace(/-/g, ''));
+  }
+}
