@@ -6,6 +6,9 @@ import type { Violation } from '../support/invariants';
 import type { TestSettle } from '../support/settle';
 import type { ClientAction, Moment, Scenario } from './scenario';
 
+/** The PSP activities' start-to-close timeout. */
+const ACTIVITY_TIMEOUT_MS = 30_000;
+
 const TERMINAL = ['checkout.succeeded', 'checkout.partially_succeeded', 'checkout.failed', 'checkout.canceled'];
 
 /**
@@ -256,6 +259,13 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
       );
   await bounded(Promise.all([...refundIds.map((id) => ended(refundWorkflowId(id))), ...orderIds.map((id) => ended(paymentOrderWorkflowId(id)))]));
   for (const id of checkoutIds) ctx.watcher.forget(id);
+
+  // An attempt that outlived its activity's timeout may still be at the PSP: let it land before the checker
+  // looks, so that what it does is seen (and laid to this scenario).
+  const outliving = scenario.paymentMethods.flatMap((method) =>
+    method.faults.flatMap(({ fault }) => (fault.kind === 'slow' && fault.ms >= ACTIVITY_TIMEOUT_MS ? [fault.ms] : [])),
+  );
+  if (outliving.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(...outliving) + 1_000));
   return { checkoutIds, log, violations };
 }
 

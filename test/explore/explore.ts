@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventRecord } from '../../db/events';
+import { verifyBooks } from '../../db/verify';
 import { checkEventFeed, checkInvariants, readEventFeed, type Violation } from '../support/invariants';
 import type { PspKind } from '../support/psps';
 import { startSettle, type TestSettle } from '../support/settle';
@@ -22,6 +23,8 @@ export interface ExploreOptions {
   print: (line: string) => void;
   /** How the replay command starts, e.g. 'npm run test:explore'. */
   replayCommand: string;
+  /** Print every scenario, what the client did and how it ended, not only the failing ones. */
+  verbose?: boolean;
 }
 
 export interface ExploreResult {
@@ -72,6 +75,8 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
   }
 
   const violations: Violation[] = [];
+  /** How the checkouts ended, so a run shows which paths it went down. */
+  const outcomes = new Map<string, number>();
   const failing: ExploreResult['failing'] = [];
   let explored = 0;
   const replay = (seed: number, kind: PspKind) => `EXPLORE_SEED=${seed} EXPLORE_SCENARIOS=1 EXPLORE_PSP=${kind} ${options.replayCommand}`;
@@ -115,6 +120,7 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
       return;
     }
     for (const checkoutId of outcome.checkoutIds) instance.checkoutIds.set(checkoutId, { seed, label });
+    for (const ending of await endings(instance.settle, outcome.checkoutIds)) outcomes.set(ending, (outcomes.get(ending) ?? 0) + 1);
     const found = [
       ...outcome.violations,
       ...(await checkInvariants({
@@ -127,6 +133,9 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
       })),
     ];
     record(seed, kind, description, found, outcome.log);
+    if (options.verbose && found.length === 0) {
+      print([`ok seed ${seed} (${kind}): ${description}`, ...outcome.log.map((line) => `    ${line}`)].join('\n'));
+    }
     explored += 1;
     if (explored % 50 === 0 || explored === seeds.length) print(`... ${explored}/${seeds.length} scenarios, ${violations.length} violations so far`);
   };
@@ -137,6 +146,19 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
       for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) await runOne(seed);
     }),
   );
+
+  // Once more over every checkout, now that everything has ended: what landed after a scenario's own check
+  // (a late PSP answer, a retry that went on) is laid to its scenario here.
+  for (const [kind, instance] of instances) {
+    const reported = new Set(violations.map((violation) => violation.message));
+    const verified = await verifyBooks(instance.settle.pool, 10_000);
+    for (const [checkoutId, { seed, label }] of instance.checkoutIds) {
+      const late = (
+        await checkInvariants({ pool: instance.settle.pool, psp: instance.settle.psp, checkoutIds: [checkoutId], label, verify: 'scoped', verified })
+      ).filter((violation) => !reported.has(violation.message));
+      record(seed, kind, `(checked again at the end of the run: ${checkoutId})`, late, []);
+    }
+  }
 
   // The feed: as a consumer tailing it during the run saw it, and read again from the start now.
   for (const [kind, instance] of instances) {
@@ -155,12 +177,24 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
     await instance.settle.stop();
   }
 
+  print(`outcomes: ${[...outcomes].sort(([a], [b]) => a.localeCompare(b)).map(([ending, count]) => `${ending} ${count}`).join(', ')}`);
   const summary = summaryLine(explored, options.seed, violations.length);
   if (failing.length > 0) {
     print(`${failing.length} failing seeds:`);
     for (const f of failing) print(`  ${f.replay}`);
   }
   return { explored, violations, failing, summary };
+}
+
+/** Each checkout's status, with its attention record's code if it has one. */
+async function endings(settle: TestSettle, checkoutIds: string[]): Promise<string[]> {
+  const query = (attention: string) =>
+    settle.pool.query<{ status: string; attention: string | null }>(`SELECT status, ${attention} AS attention FROM checkouts WHERE id = ANY($1)`, [
+      checkoutIds,
+    ]);
+  // A schema without the attention record still names the statuses.
+  const { rows } = await query('attention_code').catch(() => query('NULL'));
+  return rows.map((row) => `${row.status}${row.attention ? `/${row.attention}` : ''}`);
 }
 
 /** A consumer of GET /v1/events that follows the feed page by page while the scenarios run, as a real one would. */

@@ -14,6 +14,8 @@ async function run(): Promise<void> {
     finishWithinMs: numberFrom('EXPLORE_FINISH_WITHIN_MS', 240_000),
     print: (line: string) => process.stdout.write(`${line}\n`),
     replayCommand: 'npm run test:explore',
+    // A replay of a few seeds shows each in full.
+    verbose: process.env.EXPLORE_VERBOSE ? process.env.EXPLORE_VERBOSE !== '0' : numberFrom('EXPLORE_SCENARIOS', 500) <= 5,
   };
   options.print(`exploring ${options.scenarios} scenarios from seed ${options.seed} (${psp}, ${options.concurrency} at a time)`);
   const result = await explore(options);

@@ -63,20 +63,21 @@ export function drawScenario(seed: number, options: { authorizationWindowMs: num
     [4, 1],
     [5, 1],
   ] as const);
-  const methodCount = random.chance(0.3) ? 1 : random.int(1, orderCount + 1);
-  const faultRate = random.weighted([
-    [0, 2],
-    [0.1, 3],
-    [0.2, 3],
-    [0.4, 1],
-  ] as const);
+  // Swarm testing: each scenario enables a few kinds of fault and meets them often, so that faults that only
+  // matter together (a capture declined, then the void refused) meet in one checkout.
+  const enabled = FAULT_KINDS.filter(() => random.chance(0.4));
+  const faultRate = enabled.length === 0 ? 0 : random.pick([0.25, 0.5, 0.75]);
+  const methodCount = random.chance(0.3) ? 1 : random.int(1, orderCount);
+  const orders: OrderPlan[] = Array.from({ length: orderCount }, (_, index) => ({
+    amount: currency === 'JPY' ? random.int(100, 50_000) : random.int(100, 100_000),
+    // Every payment method pays at least one order.
+    paymentMethod: index < methodCount ? index : random.int(0, methodCount - 1),
+  }));
   const paymentMethods: PaymentMethodPlan[] = Array.from({ length: methodCount }, () => ({
     card: random.chance(0.12) ? 'declines' : 'visa',
-    faults: OPERATIONS.flatMap((operation) => (random.chance(faultRate) ? [{ operation, fault: drawFault(random, operation) }] : [])),
-  }));
-  const orders: OrderPlan[] = Array.from({ length: orderCount }, () => ({
-    amount: currency === 'JPY' ? random.int(100, 50_000) : random.int(100, 100_000),
-    paymentMethod: random.int(0, methodCount - 1),
+    faults: OPERATIONS.flatMap((operation) =>
+      random.chance(faultRate) ? [{ operation, fault: drawFault(random, operation, random.pick(enabled)) }] : [],
+    ),
   }));
 
   const duplicatePosts = { copies: random.chance(0.2) ? random.int(1, 2) : 0, when: random.pick(['alongside', 'after'] as const) };
@@ -107,7 +108,7 @@ export function drawScenario(seed: number, options: { authorizationWindowMs: num
     // A capture where none is due: an automatic checkout, or any stage.
     actions.push({ kind: 'capture', via: random.pick(['api', 'cli'] as const), at: moment(), delayMs: shortDelay() });
   }
-  if (random.chance(0.25)) {
+  if (random.chance(0.3)) {
     const reason = random.weighted([
       ['changed my mind', 5],
       ['', 1],
@@ -135,14 +136,9 @@ export function drawScenario(seed: number, options: { authorizationWindowMs: num
   return { seed, currency, capture, allowPartial, paymentMethods, orders, duplicatePosts, actions };
 }
 
-function drawFault(random: Random, operation: PspOperation): PspFault {
-  const kind = random.weighted([
-    ['decline', 2],
-    ['transient', 3],
-    ['timeoutAfterCommit', 2],
-    ['slow', 2],
-    ['inUse', 2],
-  ] as const);
+const FAULT_KINDS = ['decline', 'transient', 'timeoutAfterCommit', 'slow', 'inUse'] as const;
+
+function drawFault(random: Random, operation: PspOperation, kind: (typeof FAULT_KINDS)[number]): PspFault {
   switch (kind) {
     case 'decline':
       return { kind, code: operation === 'void' ? 'payment_intent_unexpected_state' : random.pick(['card_declined', 'insufficient_funds', 'expired_card']) };
@@ -153,7 +149,7 @@ function drawFault(random: Random, operation: PspOperation): PspFault {
     case 'inUse':
       return { kind, times: random.int(1, 3) };
     case 'slow':
-      return random.chance(0.25)
+      return random.chance(0.35)
         ? { kind, ms: random.int(BEYOND_ACTIVITY_TIMEOUT.min, BEYOND_ACTIVITY_TIMEOUT.max), times: 1 }
         : { kind, ms: random.int(50, 2_500) };
   }
