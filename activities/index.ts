@@ -45,7 +45,7 @@ export interface Resolution {
 /** A compensation's next refund, or why there is none: refunds still in flight decide what is left. */
 export interface CompensationRefund {
   refund: RefundInput | null;
-  refundsInFlight: number;
+  refundsInFlight: Array<{ refund: RefundInput; reason: RefundReason }>;
   /** The id asked for belongs to a refund already answered: ask again with a new one. */
   idTaken: boolean;
 }
@@ -258,7 +258,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           reason,
         });
         if (reservation.kind === 'reserved' || (reservation.kind === 'exists' && reservation.status === 'PENDING')) {
-          return { refund: reservation.refund, refundsInFlight: 0, idTaken: false };
+          return { refund: reservation.refund, refundsInFlight: [], idTaken: false };
         }
         return { refund: null, refundsInFlight: await refundsInFlight(tx, paymentOrderId), idTaken: reservation.kind === 'exists' };
       });

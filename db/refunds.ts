@@ -104,11 +104,24 @@ export async function findRefundView(db: Queryable, refundId: string): Promise<R
   );
 }
 
-/** How many refunds of a payment order are accepted and not yet answered by the PSP. */
-export async function refundsInFlight(db: Queryable, paymentOrderId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM refunds WHERE payment_order_id = $1 AND status = 'PENDING'`,
+/** The refunds of a payment order that are accepted and not yet answered by the PSP, with their reasons. */
+export async function refundsInFlight(db: Queryable, paymentOrderId: string): Promise<Array<{ refund: RefundInput; reason: RefundReason }>> {
+  const { rows } = await db.query(
+    `SELECT r.id, r.amount, r.reason, o.checkout_id, o.seller_id, o.currency, o.psp_reference
+       FROM refunds r JOIN payment_orders o ON o.id = r.payment_order_id
+      WHERE r.payment_order_id = $1 AND r.status = 'PENDING' ORDER BY r.created_at`,
     [paymentOrderId],
   );
-  return rows[0]!.n;
+  return rows.map((row) => ({
+    refund: {
+      refundId: row.id,
+      paymentOrderId,
+      checkoutId: row.checkout_id,
+      sellerId: row.seller_id,
+      amount: amountFromDb(row.amount),
+      currency: row.currency,
+      pspReference: row.psp_reference,
+    },
+    reason: row.reason,
+  }));
 }

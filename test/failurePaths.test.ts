@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { compensationWorkflowId, checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
+import { withTransaction } from '../db/pool';
+import { reserveRefund } from '../db/refunds';
 import { verifyBooks } from '../db/verify';
 import { captureSignal } from '../workflows/definitions';
 import { PSP_KINDS } from './support/psps';
@@ -216,6 +219,34 @@ describe('with PSP=simulated', () => {
     expect(result.attention).toBeNull();
     expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
   }, 90_000);
+
+  it('a refund the API accepted but whose workflow never started is not waited on for ever by a compensation', async () => {
+    const declinesCapture = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'capture', paymentMethod: declinesCapture }, { kind: 'decline', code: 'expired_card' });
+    const slowToCapture = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'capture', paymentMethod: slowToCapture }, { kind: 'slow', ms: 2_000 });
+    const checkoutId = await settle.createCheckout({
+      orders: [
+        { sellerId: uniqueId('s'), amount: 1000 },
+        { sellerId: uniqueId('s'), amount: 500, paymentMethod: slowToCapture },
+        { sellerId: uniqueId('s'), amount: 3000, paymentMethod: declinesCapture },
+      ],
+    });
+    const captured = await eventually('the first order to be captured', async () => {
+      const order = (await settle.checkout(checkoutId)).orders[0]!;
+      return order.status === 'SUCCEEDED' ? order : undefined;
+    });
+    // What the API does before it starts the refund's workflow, and then the start never happens.
+    const stranded = `re_${randomUUID().replace(/-/g, '')}`;
+    await withTransaction(settle.pool, (tx) =>
+      reserveRefund(tx, { refundId: stranded, paymentOrderId: captured.orderId, amount: 300, reason: 'requested_by_customer' }),
+    );
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('FAILED');
+    expect(result.orders[0]).toMatchObject({ status: 'REFUNDED', refundedAmount: 1000 });
+    expect((await settle.get(`/v1/refunds/${stranded}`)).body).toMatchObject({ status: 'SUCCEEDED', amount: 300 });
+    expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+  });
 
   it('a cancel reason with a NUL byte from a shell cancels the checkout, its reason kept as text', async () => {
     const checkoutId = await settle.createCheckout({ capture: 'manual', orders: [{ sellerId: uniqueId('s'), amount: 700 }] });

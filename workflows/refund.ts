@@ -1,6 +1,7 @@
-import { sleep, uuid4 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { sleep, startChild, uuid4 } from '@temporalio/workflow';
 import type { Failure } from '../domain/failures';
-import { REFUND_ID_PREFIX, type RefundInput, type RefundReason } from '../domain/refund';
+import { REFUND_ID_PREFIX, refundWorkflowId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { RefundStatus } from '../domain/status';
 import { untilDone } from './activityOptions';
 
@@ -39,6 +40,7 @@ export async function refundPaymentOrder(
   refundId?: string,
 ): Promise<'refunded' | 'refused'> {
   let id = refundId;
+  const ensured = new Set<string>();
   for (let wait = FIRST_LOOK_MS; ; ) {
     const next = await untilDone.reserveCompensationRefund(paymentOrderId, reason, id);
     id = nextRefundId();
@@ -47,7 +49,20 @@ export async function refundPaymentOrder(
       continue;
     }
     if (next.idTaken) continue;
-    if (next.refundsInFlight === 0) return 'refunded';
+    if (next.refundsInFlight.length === 0) return 'refunded';
+    // A refund accepted by the API whose workflow never started (its start failed and was never retried)
+    // would be waited on for ever: start it. One already running or finished is left as it is.
+    for (const inFlight of next.refundsInFlight.filter(({ refund }) => !ensured.has(refund.refundId))) {
+      ensured.add(inFlight.refund.refundId);
+      await startChild(refundWorkflow, {
+        workflowId: refundWorkflowId(inFlight.refund.refundId),
+        args: [inFlight.refund, inFlight.reason],
+        parentClosePolicy: 'ABANDON',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      }).catch((error: unknown) => {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      });
+    }
     await sleep(wait);
     wait = Math.min(wait * 2, LONGEST_LOOK_MS);
   }
