@@ -32,6 +32,9 @@ export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker
     },
     maxConcurrentActivityTaskExecutions: options.tuning.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.tuning.maxConcurrentWorkflowTasks,
+    // On shutdown (SIGTERM) the attempts under way finish instead of being abandoned to a retry elsewhere. An
+    // attempt cannot outlast its start-to-close timeout (30 s), so neither does the wait.
+    shutdownGraceTime: '30s',
   });
 }
 
