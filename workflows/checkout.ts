@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
@@ -155,6 +156,9 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
           },
         ],
         parentClosePolicy: 'ABANDON',
+      }).catch((error: unknown) => {
+        // Already retrying (this checkout's outcome recorded once before, by an earlier run): leave it be.
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       });
     }
     return view;
