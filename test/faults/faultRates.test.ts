@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, loadConfig } from '../../config';
 import { createPool, type Pool } from '../../db/pool';
 import type { Currency } from '../../domain/money';
-import { PspDeclinedError, PspTransientError, PspUnknownOutcomeError } from '../../psp/errors';
+import { PspDeclinedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from '../../psp/errors';
 import { parseFaultRates, SeededFaultRates, type InjectedFault } from '../../psp/faultRates';
 import { SimulatedPsp } from '../../psp/simulated';
 
@@ -115,7 +115,7 @@ describe('the simulated PSP with faults at random rates', () => {
     expect(await psp.chargesFor(order)).toHaveLength(1);
   });
 
-  it('declines authorizations, captures and refunds, as configured', async () => {
+  it('declines authorizations, captures and refunds, and refuses voids, as configured', async () => {
     const order = `po_${randomUUID()}`;
     expect(await authorize(pspWith('decline@authorize=1'), order)).toMatchObject({ outcome: 'declined', declineCode: 'card_declined' });
 
@@ -124,6 +124,9 @@ describe('the simulated PSP with faults at random rates', () => {
     if (authorized.outcome !== 'authorized') throw new Error(`not authorized: ${JSON.stringify(authorized)}`);
     const capture = { pspReference: authorized.pspReference, amount: 1000, idempotencyKey: `${held}:capture` };
     await expect(pspWith('decline@capture=1').capture(capture)).rejects.toBeInstanceOf(PspDeclinedError);
+    await expect(pspWith('decline@void=1').void({ pspReference: authorized.pspReference, idempotencyKey: `${held}:void` })).rejects.toBeInstanceOf(
+      PspInvalidRequestError,
+    );
     await pspWith('').capture(capture);
     const refund = { pspReference: authorized.pspReference, amount: 400, idempotencyKey: `${held}:refund:1` };
     await expect(pspWith('decline@refund=1').refund(refund)).rejects.toBeInstanceOf(PspDeclinedError);

@@ -1,0 +1,447 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createPool, type Pool } from '../../db/pool';
+import { formatReport, verifyBooks } from '../../db/verify';
+import { resolveTemporalCli } from '../../dev/temporalCli';
+import { parseFaultRates } from '../../psp/faultRates';
+import { SimulatedPsp } from '../../psp/simulated';
+import { checkInvariants, readEventFeed, type Violation } from '../support/invariants';
+import { SettleClient } from './client';
+import { freePort, killEverythingUnder, RestartablePostgres, SupervisedProcess, TemporalServer, type ProcessExit } from './cluster';
+import { planCheckout, Random, runWorkload, type CheckoutRun } from './workload';
+
+/**
+ * `npm run test:faults`: Settle as it is deployed (a separate API process and two worker processes against
+ * PostgreSQL and a file-backed Temporal server), driven through its HTTP API by a few hundred checkouts
+ * while the workers are killed with kill -9 three times, the API and the Temporal server once each,
+ * PostgreSQL is shut down immediately and started again, and the simulated PSP fails at random
+ * (SIMULATED_PSP_FAULTS). Then every checkout must end, and the explorer's invariant checker and
+ * `npm run verify`'s checks must find nothing. Exit 0 when they do, 1 on any violation, 2 when the suite
+ * itself could not run.
+ */
+
+const DEFAULT_FAULTS = 'transient=0.05,lost=0.02,slow=0.01:40000,decline=0.02';
+/** Ports a developer's own Settle may be using (npm start), never taken by the suite. */
+const RESERVED_PORTS = new Set([3000, 7233, 8233, 54329]);
+const TERMINAL = ['SUCCEEDED', 'PARTIALLY_SUCCEEDED', 'FAILED', 'CANCELED'];
+
+interface Settings {
+  seed: string;
+  checkouts: number;
+  concurrency: number;
+  faults: string;
+  settleTimeoutMs: number;
+  keep: boolean;
+}
+
+function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const integer = (name: string, fallback: number, min: number): number => {
+    const text = env[name];
+    if (text === undefined || text === '') return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer of at least ${min}, not '${text}'`);
+    return value;
+  };
+  const faults = env.SIMULATED_PSP_FAULTS || DEFAULT_FAULTS;
+  try {
+    parseFaultRates(faults);
+  } catch (error) {
+    throw new Error(`SIMULATED_PSP_FAULTS: ${(error as Error).message}`);
+  }
+  const seed = env.FAULTS_SEED || randomBytes(4).toString('hex');
+  if (!/^[\x21-\x7e]{1,100}$/.test(seed)) throw new Error('FAULTS_SEED must be 1-100 printable characters without spaces');
+  return {
+    seed,
+    checkouts: integer('FAULTS_CHECKOUTS', 300, 1),
+    concurrency: integer('FAULTS_CONCURRENCY', 16, 1),
+    faults,
+    settleTimeoutMs: integer('FAULTS_SETTLE_TIMEOUT_MS', 600_000, 0),
+    keep: env.FAULTS_KEEP === '1',
+  };
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) {
+    const port = await freePort();
+    if (!RESERVED_PORTS.has(port)) ports.add(port);
+  }
+  return [...ports];
+}
+
+type ChaosKind = 'kill -9 workers' | 'kill -9 API' | 'restart PostgreSQL' | 'kill -9 Temporal';
+
+interface ChaosRecord {
+  at: number;
+  kind: ChaosKind;
+  afterCheckouts: number;
+  detail: string;
+}
+
+interface InjectedFaultLine {
+  at: number;
+  worker: string;
+  kind: string;
+  operation: string;
+  key: string;
+}
+
+const FAULT_LINE = /simulated PSP fault: (\S+) (\S+) (\S+) \(call (\d+)\)/;
+
+async function main(): Promise<number> {
+  const settings = readSettings(process.env);
+  const repo = path.resolve(__dirname, '..', '..', '..');
+  const startedAt = Date.now();
+  const elapsed = () => ((Date.now() - startedAt) / 1000).toFixed(1);
+  const say = (message: string) => console.log(`[faults ${elapsed()}s] ${message}`);
+  const runId = `${settings.seed}-${randomBytes(3).toString('hex')}`;
+
+  const root = await mkdtemp(path.join(os.tmpdir(), 'settle-faults-'));
+  await chmod(root, 0o755); // PostgreSQL runs as the 'postgres' user and must reach its data folder
+  const logs = path.join(root, 'logs');
+  await mkdir(logs);
+  // Whatever happens to this process, nothing it started outlives it.
+  process.on('exit', () => killEverythingUnder(root));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      console.error(`[faults] ${signal}: stopping everything under ${root}`);
+      killEverythingUnder(root);
+      process.exit(2);
+    });
+  }
+
+  say(`seed ${settings.seed}: ${settings.checkouts} checkouts, ${settings.concurrency} at a time, SIMULATED_PSP_FAULTS=${settings.faults}`);
+  say(`run folder ${root} (logs in ${logs})`);
+
+  // The build this run started with, copied: a rebuild in the tree mid-run cannot change a restarted process's code.
+  const app = path.join(root, 'app');
+  await cp(path.join(repo, 'dist'), path.join(app, 'dist'), { recursive: true });
+  await symlink(path.join(repo, 'node_modules'), path.join(app, 'node_modules'), 'dir');
+
+  const [pgPort, temporalPort, apiPort] = await distinctFreePorts(3);
+  const postgres = new RestartablePostgres(path.join(root, 'postgres'), pgPort!, path.join(logs, 'postgres.log'));
+  const cliPath = await resolveTemporalCli({ configured: process.env.TEMPORAL_CLI || undefined, toolsDir: path.join(repo, '.tools'), log: say });
+  const temporal = new TemporalServer(path.join(app, 'dist', 'test', 'faults', 'temporalHost.js'), path.join(root, 'temporal.sqlite'), temporalPort!, {
+    cwd: app,
+    env: { ...process.env, FAULTS_TEMPORAL_CLI: cliPath ?? '' },
+    logFile: path.join(logs, 'temporal.log'),
+  });
+  const processes: SupervisedProcess[] = [temporal.host];
+  await Promise.all([postgres.start(), temporal.start()]);
+  say(`PostgreSQL on ${pgPort}, Temporal on ${temporalPort} (${path.join(root, 'temporal.sqlite')})`);
+
+  let pool: Pool | undefined;
+  let succeeded = false;
+  try {
+    const env: NodeJS.ProcessEnv = {
+      ...withoutSettleSettings(process.env),
+      DATABASE_URL: postgres.url,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TASK_QUEUE: `faults-${runId}`,
+      PSP: 'simulated',
+      SIMULATED_PSP_FAULTS: settings.faults,
+      SIMULATED_PSP_SEED: settings.seed,
+      SETTLE_DATA_DIR: path.join(root, 'data'),
+      // Manual-capture checkouts that are never captured run out of time during the run.
+      AUTHORIZATION_WINDOW_MS: '60000',
+      LOG_LEVEL: 'warn',
+    };
+    const faults: InjectedFaultLine[] = [];
+    const workers = ['worker-1', 'worker-2'].map(
+      (name) =>
+        new SupervisedProcess(name, path.join(app, 'dist', 'workers', 'main.js'), {
+          cwd: app,
+          env,
+          logFile: path.join(logs, `${name}.log`),
+          onLine: (line) => {
+            const match = FAULT_LINE.exec(line);
+            if (match) faults.push({ at: Date.now() - startedAt, worker: name, kind: match[1]!, operation: match[2]!, key: match[3]! });
+          },
+        }),
+    );
+    const api = new SupervisedProcess('api', path.join(app, 'dist', 'api', 'main.js'), {
+      cwd: app,
+      env: { ...env, PORT: String(apiPort) },
+      logFile: path.join(logs, 'api.log'),
+    });
+    processes.push(...workers, api);
+
+    const polling = workers.map((worker) => worker.waitForLine(/worker polling task queue/, 180_000));
+    workers.forEach((worker) => worker.start());
+    await Promise.all(polling);
+    api.start();
+    const baseUrl = `http://127.0.0.1:${apiPort}`;
+    await waitUntilHealthy(baseUrl, 120_000);
+    say(`API on ${apiPort}, workers polling task queue faults-${runId}`);
+
+    pool = createPool(postgres.url, 4);
+    const client = new SettleClient(baseUrl);
+
+    // The workload and, alongside it, the deaths and restarts, each once a share of the checkouts exists.
+    const chaosRandom = new Random(`${settings.seed}:chaos`);
+    const kinds: ChaosKind[] = ['kill -9 workers', 'kill -9 workers', 'kill -9 workers', 'kill -9 API', 'restart PostgreSQL', 'kill -9 Temporal'];
+    for (let i = kinds.length - 1; i > 0; i -= 1) {
+      const j = chaosRandom.int(0, i);
+      [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+    }
+    // One event in each sixth of 8 %..85 % of the checkouts, so that they are spread over the run.
+    const thresholds = kinds.map((_, i) => Math.ceil(settings.checkouts * (0.08 + (0.77 * (i + chaosRandom.next())) / kinds.length)));
+    let created = 0;
+    let workloadDone = false;
+    const chaosLog: ChaosRecord[] = [];
+    const chaos = (async () => {
+      for (const [i, kind] of kinds.entries()) {
+        while (created < thresholds[i]! && !workloadDone) await sleep(100);
+        const at = Date.now() - startedAt;
+        const detail = await inflict(kind, { workers, api, postgres, temporal, pauseMs: chaosRandom.int(0, 3_000) });
+        chaosLog.push({ at, kind, afterCheckouts: created, detail });
+        say(`${kind} after ${created} checkouts: ${detail}`);
+      }
+    })();
+    const progress = setInterval(() => {
+      const retried = client.retried.connection + client.retried.timeout + client.retried.serverError;
+      say(`${created}/${settings.checkouts} checkouts created, ${client.requests} requests (${retried} retried), ${faults.length} PSP faults injected`);
+    }, 30_000);
+    const plans = Array.from({ length: settings.checkouts }, (_, index) => planCheckout(settings.seed, runId, index));
+    let runs: CheckoutRun[];
+    try {
+      runs = await runWorkload(
+        { client, runId, startedAt, patienceMs: 240_000, onCreated: () => (created += 1) },
+        plans,
+        settings.concurrency,
+      );
+    } finally {
+      workloadDone = true;
+      await chaos;
+      clearInterval(progress);
+    }
+    const workloadSeconds = elapsed();
+    say(`workload done: ${created} checkouts created; waiting up to ${settings.settleTimeoutMs / 1000}s for every checkout and refund to end`);
+
+    // Every checkout in the database, not only those the client was told of: a key answered twice shows here.
+    const known = new Set(runs.flatMap((run) => (run.checkoutId ? [run.checkoutId] : [])));
+    const unfinished = await waitUntilSettled(pool, settings.settleTimeoutMs, say);
+    const checkoutIds = (await pool.query<{ id: string }>('SELECT id FROM checkouts ORDER BY created_at')).rows.map((row) => row.id);
+    const strangers = checkoutIds.filter((id) => !known.has(id));
+
+    const feed = await readEventFeed(baseUrl);
+    const violations = await checkInvariants({
+      pool,
+      psp: new SimulatedPsp(pool),
+      checkoutIds,
+      label: `faults seed ${settings.seed}`,
+      feed,
+      verify: 'all',
+    });
+    const verifyReport = formatReport(await verifyBooks(pool));
+    const apiBreaches = [
+      ...runs.flatMap((run) => run.breaches.map((breach) => `checkout #${run.plan.index} ${run.checkoutId ?? '(none)'}: ${breach}`)),
+      ...strangers.map((id) => `checkout ${id} exists but no answer to the client named it (a request made two checkouts?)`),
+    ];
+
+    const summary = await summarize({
+      pool,
+      settings,
+      started: startedAt,
+      workloadSeconds,
+      runs,
+      faults,
+      chaosLog,
+      exits: processes.flatMap((p) => p.unexpectedExits),
+      client,
+      feedLength: feed.length,
+      unfinished,
+      verifyReport,
+      violations,
+      apiBreaches,
+    });
+    const dossiers = await describeViolations(pool, violations, runs, faults, chaosLog);
+    const violationsFile = path.join(root, 'violations.txt');
+    await writeFile(violationsFile, `${summary}\n\n${dossiers}\n`);
+    console.log(summary);
+    const total = violations.length + apiBreaches.length;
+    if (total > 0) console.log(`\nevery violation, with each checkout's story (client steps, events, PSP record, faults met): ${violationsFile}`);
+    console.log(`\ntest:faults: ${checkoutIds.length} checkouts (seed ${settings.seed}) in ${elapsed()}s: ${total} violations`);
+    succeeded = total === 0;
+    return succeeded ? 0 : 1;
+  } finally {
+    await pool?.end().catch(() => undefined);
+    await Promise.all(processes.filter((p) => p !== temporal.host).map((p) => p.stop(10_000).catch(() => undefined)));
+    await temporal.stop().catch(() => undefined);
+    await postgres.stop().catch(() => undefined);
+    killEverythingUnder(root);
+    if (succeeded && !settings.keep) await rm(root, { recursive: true, force: true });
+    else console.log(`run folder kept: ${root}`);
+  }
+}
+
+/** The environment without Settle's own settings, so a developer's shell cannot point a process elsewhere. */
+function withoutSettleSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const settle = /^(PORT|DATABASE_URL|DATABASE_POOL_SIZE|TEMPORAL_.*|SETTLE_.*|EMBEDDED_PG_PORT|PSP|STRIPE_.*|SIMULATED_PSP_.*|AUTHORIZATION_WINDOW_MS|RECONCILIATION_TIME|WORKER_.*|LOG_LEVEL)$/;
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !settle.test(name) || name === 'TEMPORAL_CLI'));
+}
+
+async function waitUntilHealthy(baseUrl: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`the API at ${baseUrl} was not healthy within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+async function inflict(
+  kind: ChaosKind,
+  cluster: { workers: SupervisedProcess[]; api: SupervisedProcess; postgres: RestartablePostgres; temporal: TemporalServer; pauseMs: number },
+): Promise<string> {
+  switch (kind) {
+    case 'kill -9 workers': {
+      const pids = cluster.workers.map((worker) => worker.pid);
+      await Promise.all(cluster.workers.map((worker) => worker.kill9()));
+      // No worker at all for a moment: whatever they had in flight is abandoned mid-way.
+      await sleep(cluster.pauseMs);
+      cluster.workers.forEach((worker) => worker.start());
+      return `pids ${pids.join(', ')} killed, restarted after ${cluster.pauseMs} ms`;
+    }
+    case 'kill -9 API': {
+      const pid = cluster.api.pid;
+      await cluster.api.kill9();
+      cluster.api.start();
+      return `pid ${pid} killed, restarted at once`;
+    }
+    case 'restart PostgreSQL':
+      return `down for ${await cluster.postgres.restart()} ms (immediate shutdown, started at once on the same data and port)`;
+    case 'kill -9 Temporal':
+      return `down for ${await cluster.temporal.killAndRestart()} ms (started again on the same database file and port)`;
+  }
+}
+
+/** Waits until no checkout is running and no refund pending; answers what is still unfinished at the bound. */
+async function waitUntilSettled(pool: Pool, timeoutMs: number, say: (message: string) => void): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = 0;
+  for (;;) {
+    const { rows } = await pool.query<{ what: string }>(
+      `SELECT 'checkout ' || id || ' ' || status AS what FROM checkouts WHERE status NOT IN (${TERMINAL.map((s) => `'${s}'`).join(', ')})
+       UNION ALL
+       SELECT 'refund ' || id || ' PENDING' FROM refunds WHERE status = 'PENDING'`,
+    );
+    if (rows.length === 0) return [];
+    if (Date.now() > deadline) return rows.map((row) => row.what);
+    if (Date.now() - lastReport > 30_000) {
+      say(`${rows.length} unfinished: ${rows.slice(0, 5).map((row) => row.what).join(', ')}${rows.length > 5 ? ', ...' : ''}`);
+      lastReport = Date.now();
+    }
+    await sleep(1_000);
+  }
+}
+
+function countBy<T>(items: T[], key: (item: T) => string): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([name, count]) => `${name} ${count}`).join(', ') || 'none';
+}
+
+async function summarize(input: {
+  pool: Pool;
+  settings: Settings;
+  started: number;
+  workloadSeconds: string;
+  runs: CheckoutRun[];
+  faults: InjectedFaultLine[];
+  chaosLog: ChaosRecord[];
+  exits: ProcessExit[];
+  client: SettleClient;
+  feedLength: number;
+  unfinished: string[];
+  verifyReport: string;
+  violations: Violation[];
+  apiBreaches: string[];
+}): Promise<string> {
+  const { pool, runs } = input;
+  const statuses = async (table: string) =>
+    (await pool.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM ${table} GROUP BY status ORDER BY status`)).rows
+      .map((row) => `${row.status} ${row.n}`)
+      .join(', ') || 'none';
+  const plans = runs.map((run) => run.plan);
+  const lines = [
+    '',
+    `==== test:faults, seed ${input.settings.seed} (repeat: FAULTS_SEED=${input.settings.seed} npm run test:faults) ====`,
+    `time: ${((Date.now() - input.started) / 1000).toFixed(0)}s in all, the workload ${input.workloadSeconds}s`,
+    `checkouts by status: ${await statuses('checkouts')}`,
+    `payment orders by status: ${await statuses('payment_orders')}`,
+    `refunds by status: ${await statuses('refunds')}`,
+    `workload: ${plans.length} checkouts, ${plans.reduce((n, plan) => n + plan.request.orders.length, 0)} orders; ` +
+      `capture ${countBy(plans, (p) => p.request.capture)}; client action ${countBy(plans, (p) => p.action)}; refunds ${countBy(plans, (p) => p.refund)}; ` +
+      `duplicate POSTs ${plans.filter((p) => p.duplicatePost).length}`,
+    `client: ${input.client.requests} requests; sent again after no answer ${input.client.retried.connection} (connection) + ${input.client.retried.timeout} (timeout), after a 5xx ${input.client.retried.serverError}`,
+    `PSP faults injected (${input.faults.length}): ${countBy(input.faults, (f) => `${f.kind} ${f.operation}`)}`,
+    `deaths and restarts: ${input.chaosLog.map((c) => `${c.kind} at ${(c.at / 1000).toFixed(0)}s (${c.afterCheckouts} checkouts): ${c.detail}`).join('; ')}`,
+    `processes that exited on their own (restarted by the suite): ${input.exits.length === 0 ? 'none' : ''}`,
+    ...input.exits.map((exit) => `  ${exit.name} at ${exit.at.toISOString()}: code ${exit.code}, signal ${exit.signal}; last lines:\n${exit.lastLines.map((l) => `      ${l}`).join('\n')}`),
+    `event feed read from the start through the API: ${input.feedLength} events`,
+    `unfinished at the bound: ${input.unfinished.length === 0 ? 'none' : input.unfinished.join(', ')}`,
+    'npm run verify:',
+    ...input.verifyReport.split('\n').map((line) => `  ${line}`),
+    `invariant violations: ${input.violations.length}${input.violations.length ? ` (${countBy(input.violations, (v) => v.invariant)})` : ''}`,
+    ...input.violations.map((v) => `  ${v.message}`),
+    `API answers outside the contract: ${input.apiBreaches.length}`,
+    ...input.apiBreaches.map((breach) => `  ${breach}`),
+  ];
+  return lines.join('\n');
+}
+
+/** For each checkout a violation names: what the client did, what Settle recorded, what the PSP kept, which faults it met. */
+async function describeViolations(pool: Pool, violations: Violation[], runs: CheckoutRun[], faults: InjectedFaultLine[], chaos: ChaosRecord[]): Promise<string> {
+  const checkouts = new Set<string>();
+  for (const violation of violations) {
+    const { rows } = await pool.query<{ checkout_id: string }>(
+      `SELECT id AS checkout_id FROM checkouts WHERE id = $1
+       UNION SELECT checkout_id FROM payment_orders WHERE id = $1
+       UNION SELECT checkout_id FROM refunds WHERE id = $1`,
+      [violation.subject],
+    );
+    rows.forEach((row) => checkouts.add(row.checkout_id));
+  }
+  const sections: string[] = [`deaths and restarts: ${chaos.map((c) => `${(c.at / 1000).toFixed(1)}s ${c.kind}`).join(', ')}`];
+  for (const checkoutId of checkouts) {
+    const run = runs.find((r) => r.checkoutId === checkoutId);
+    const checkout = (await pool.query('SELECT status, failure_code, failure_reason FROM checkouts WHERE id = $1', [checkoutId])).rows[0];
+    const orders = (
+      await pool.query('SELECT id, status, amount, refunded_amount, fee_amount, failure_code FROM payment_orders WHERE checkout_id = $1 ORDER BY id', [checkoutId])
+    ).rows;
+    const refunds = (await pool.query('SELECT id, payment_order_id, amount, status, reason FROM refunds WHERE checkout_id = $1 ORDER BY created_at', [checkoutId])).rows;
+    const events = (await pool.query(`SELECT type, payment_order_id, refund_id, created_at FROM events WHERE checkout_id = $1 ORDER BY id`, [checkoutId])).rows;
+    const lines = [
+      `---- ${checkoutId}: ${checkout?.status} ${checkout?.failure_code ?? ''} ${checkout?.failure_reason ?? ''}`,
+      ...violations.filter((v) => v.subject === checkoutId || orders.some((o) => o.id === v.subject) || refunds.some((r) => r.id === v.subject)).map((v) => `  violation: ${v.message}`),
+      run ? `  plan #${run.plan.index}: ${JSON.stringify({ ...run.plan.request, customerId: undefined })}, action ${run.plan.action} after ${run.plan.actionDelayMs} ms, refund ${run.plan.refund}, duplicate POST ${run.plan.duplicatePost}` : '  (no client run names it)',
+      ...(run?.steps ?? []).map((step) => `  client ${step}`),
+    ];
+    for (const order of orders) {
+      const psp = (await pool.query('SELECT id, status, amount, amount_captured, amount_refunded, fee FROM psp_simulator_payments WHERE payment_order_id = $1', [order.id])).rows;
+      lines.push(
+        `  order ${order.id}: ${order.status} amount ${order.amount} refunded ${order.refunded_amount} fee ${order.fee_amount} ${order.failure_code ?? ''}`,
+        ...psp.map((p) => `    PSP ${p.id}: ${p.status} amount ${p.amount} captured ${p.amount_captured} refunded ${p.amount_refunded} fee ${p.fee}`),
+        ...faults.filter((f) => f.key.includes(order.id)).map((f) => `    fault at ${(f.at / 1000).toFixed(1)}s on ${f.worker}: ${f.kind} ${f.operation} ${f.key}`),
+      );
+    }
+    lines.push(...refunds.map((r) => `  refund ${r.id} of ${r.payment_order_id}: ${r.amount} ${r.status} (${r.reason})`));
+    lines.push(`  events: ${events.map((e) => `${e.type}${e.payment_order_id ? `(${String(e.payment_order_id).slice(0, 11)})` : ''}`).join(' > ')}`);
+    sections.push(lines.join('\n'));
+  }
+  return sections.join('\n\n');
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`test:faults could not run: ${(error as Error).stack ?? error}`);
+    process.exit(2);
+  },
+);
