@@ -21,7 +21,11 @@ const startSchema = z.strictObject({
 const runParams = z.object({ id: plainText({ max: 1000 }) });
 
 const pageSchema = z.strictObject({
-  after: z.string().regex(/^\d{1,19}$/, 'must be a cursor this endpoint handed out (nextCursor)').optional(),
+  after: z
+    .string()
+    .regex(/^\d{1,19}$/, 'must be a cursor this endpoint handed out (nextCursor)')
+    .refine((after) => BigInt(after) <= 2n ** 63n - 1n, 'must be a cursor this endpoint handed out (nextCursor)')
+    .optional(),
   limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(500).default(100),
   class: z.enum(DISCREPANCY_CLASSES).optional(),
 });

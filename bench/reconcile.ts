@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     const file = path.join(root, `settlement-${day}.csv`);
     await writeMatchingFile(file, lines, at);
 
-    const activities = createReconciliationActivities({ pool, psp: {} as Psp, settlementDir: root });
+    const activities = createReconciliationActivities({ pool, psp: {} as Psp });
     const rssBefore = process.memoryUsage().rss;
     let peakRss = rssBefore;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);

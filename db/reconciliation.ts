@@ -1,9 +1,7 @@
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { from as copyFrom, type CopyStreamQuery } from 'pg-copy-streams';
 import {
   DISCREPANCY_CLASSES,
   MalformedSettlementLine,
@@ -22,20 +20,48 @@ export async function startRun(db: Queryable, runId: string, date: string): Prom
   );
 }
 
-/**
- * Streams a settlement file into reconciliation_lines with COPY, validating every line on the way: memory
- * stays flat however long the file is. A malformed line throws MalformedSettlementLine (the caller's
- * transaction then keeps nothing). Answers the number of data lines.
- */
-export async function loadSettlementFile(tx: pg.PoolClient, runId: string, file: string): Promise<number> {
-  const copy = tx.query(
-    copyFrom(`COPY reconciliation_lines (run_id, line_no, balance_transaction_id, created_utc, currency, gross, fee, net,
-                reporting_category, payment_intent_id, payment_order_id) FROM STDIN`),
+/** How a run already finished, or undefined while it has not (a retry then redoes it whole). */
+export async function findRunOutcome(db: Queryable, runId: string): Promise<ReconciliationOutcome | undefined> {
+  const { rows } = await db.query(
+    `SELECT status, lines, counts, failure_line, failure_reason FROM reconciliation_runs WHERE id = $1 AND status <> 'RUNNING'`,
+    [runId],
   );
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const row = rows[0];
+  if (!row) return undefined;
+  return row.status === 'COMPLETED'
+    ? { status: 'COMPLETED', lines: Number(row.lines), counts: row.counts }
+    : { status: 'FAILED', line: row.failure_line === null ? null : Number(row.failure_line), reason: row.failure_reason };
+}
+
+/** Lines loaded per COPY: each batch commits on its own, so no transaction stays open while the PSP is read. */
+const LOAD_BATCH = 10_000;
+
+/**
+ * Streams a settlement file's lines (header first) into reconciliation_lines with COPY, validating every line
+ * on the way: memory stays flat however long the file is. A malformed line throws MalformedSettlementLine.
+ * The run's lines are replaced, batch by batch, each batch committed on its own: a caller that fails half-way
+ * must call again (or clear the lines) before matching. Answers the number of data lines.
+ */
+export async function loadSettlementLines(
+  client: pg.PoolClient,
+  runId: string,
+  lines: AsyncIterable<string>,
+  onBatch: (loaded: number) => void = () => undefined,
+): Promise<number> {
+  await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
+  let copy: CopyStreamQuery | undefined;
+  let inBatch = 0;
   let lineNo = 0;
   let rows = 0;
   let blankAt = 0;
+  const endBatch = async () => {
+    if (!copy) return;
+    copy.end();
+    await finished(copy);
+    copy = undefined;
+    inBatch = 0;
+    onBatch(rows);
+  };
   try {
     for await (const line of lines) {
       lineNo += 1;
@@ -63,22 +89,35 @@ export async function loadSettlementFile(tx: pg.PoolClient, runId: string, file:
         row.paymentIntentId,
         row.paymentOrderId,
       ].join('\t');
+      copy ??= client.query(
+        copyFrom(`COPY reconciliation_lines (run_id, line_no, balance_transaction_id, created_utc, currency, gross, fee, net,
+                    reporting_category, payment_intent_id, payment_order_id) FROM STDIN`),
+      );
       if (!copy.write(`${copyLine}\n`)) await once(copy, 'drain');
       rows += 1;
+      inBatch += 1;
+      if (inBatch === LOAD_BATCH) await endBatch();
     }
     if (lineNo === 0) throw new MalformedSettlementLine(1, 'the file is empty: no header');
-    copy.end();
-    await finished(copy);
+    await endBatch();
   } catch (error) {
-    lines.close();
-    // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
-    // and awaited, so that the connection is back in step before the transaction is rolled back.
-    copy.on('error', () => undefined);
-    copy.destroy();
-    await finished(copy).catch(() => undefined);
+    if (copy) {
+      // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
+      // and awaited, so that the connection is back in step before it is used again.
+      const aborted = copy;
+      aborted.on('error', () => undefined);
+      aborted.destroy();
+      await finished(aborted).catch(() => undefined);
+    }
     throw error;
   }
   return rows;
+}
+
+/** The number of lines loaded for a run: a crash of PostgreSQL empties the (unlogged) table, and matching then must not start. */
+export async function loadedLines(db: Queryable, runId: string): Promise<number> {
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM reconciliation_lines WHERE run_id = $1', [runId]);
+  return rows[0].n;
 }
 
 const SELLER_PAYABLE = `e.account_id LIKE 'seller\\_payable:%'`;
@@ -181,16 +220,22 @@ export async function classifyDiscrepancies(tx: Queryable, runId: string, date: 
 
 export type ReconciliationOutcome =
   | { status: 'COMPLETED'; lines: number; counts: Record<DiscrepancyClass, number> }
-  | { status: 'FAILED'; line: number; reason: string };
+  | { status: 'FAILED'; line: number | null; reason: string };
 
-/** Records how a run ended, with its event (reconciliation.completed or reconciliation.failed), together. */
+/**
+ * Records how a run ended, with its event (reconciliation.completed or reconciliation.failed), together; once:
+ * a run already finished stays as it ended.
+ */
 export async function finishRun(tx: Queryable, runId: string, outcome: ReconciliationOutcome): Promise<void> {
   const { rows } = await tx.query(
     outcome.status === 'COMPLETED'
-      ? `UPDATE reconciliation_runs SET status = 'COMPLETED', lines = $2, counts = $3, completed_at = now() WHERE id = $1 RETURNING *`
-      : `UPDATE reconciliation_runs SET status = 'FAILED', failure_line = $2, failure_reason = $3, completed_at = now() WHERE id = $1 RETURNING *`,
+      ? `UPDATE reconciliation_runs SET status = 'COMPLETED', lines = $2, counts = $3, completed_at = now()
+          WHERE id = $1 AND status = 'RUNNING' RETURNING *`
+      : `UPDATE reconciliation_runs SET status = 'FAILED', failure_line = $2, failure_reason = $3, completed_at = now()
+          WHERE id = $1 AND status = 'RUNNING' RETURNING *`,
     outcome.status === 'COMPLETED' ? [runId, outcome.lines, JSON.stringify(outcome.counts)] : [runId, outcome.line, outcome.reason],
   );
+  if (rows.length === 0) return;
   await tx.query(`INSERT INTO events (type, reconciliation_id, data) VALUES ($1, $2, $3)`, [
     `reconciliation.${outcome.status.toLowerCase()}`,
     runId,
@@ -222,8 +267,9 @@ export async function findReconciliationView(
   const row = run.rows[0];
   if (!row) return undefined;
   const { rows } = await db.query(
-    `SELECT id::text, class, line_no, payment_order_id, balance_transaction_id, detail FROM reconciliation_discrepancies
-      WHERE run_id = $1 AND id > $2 AND ($4::text IS NULL OR class = $4) ORDER BY id LIMIT $3`,
+    `SELECT d.id::text AS discrepancy_id, d.class, d.line_no, d.payment_order_id, d.balance_transaction_id, d.detail
+       FROM reconciliation_discrepancies d
+      WHERE d.run_id = $1 AND d.id > $2 AND ($4::text IS NULL OR d.class = $4) ORDER BY d.id LIMIT $3`,
     [runId, page.after ?? '0', page.limit + 1, page.class ?? null],
   );
   const items = rows.slice(0, page.limit);
@@ -235,13 +281,13 @@ export async function findReconciliationView(
     counts: row.counts,
     failure: row.status === 'FAILED' ? { line: row.failure_line === null ? null : Number(row.failure_line), reason: row.failure_reason } : null,
     discrepancies: items.map((d) => ({
-      id: d.id,
+      id: d.discrepancy_id,
       class: d.class,
       lineNo: d.line_no === null ? null : Number(d.line_no),
       paymentOrderId: d.payment_order_id,
       balanceTransactionId: d.balance_transaction_id,
       detail: d.detail,
     })),
-    nextCursor: rows.length > page.limit ? items[items.length - 1]!.id : null,
+    nextCursor: rows.length > page.limit ? items[items.length - 1]!.discrepancy_id : null,
   };
 }

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createReconciliationActivities, type ReconciliationActivities } from '../activities/reconciliation';
+import type { SettlementRow } from '../domain/settlement';
 import { writeSettlementFile } from '../psp/settlementFile';
+import type { Psp } from '../psp/types';
 import { ensureReconciliationSchedule, RECONCILIATION_SCHEDULE_ID } from '../workers/schedules';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
@@ -82,6 +87,10 @@ describe('reconciliation against the settlement file', () => {
     lines.splice(chargeOf(a!), 1); // missing_in_psp
     await writeFile(file, `${lines.join('\n')}\n`);
 
+    // The run's discrepancy ids cross a power of ten: paging must follow them as numbers.
+    const { rows: last } = await settle.pool.query(`SELECT coalesce(max(id), 0)::text AS id FROM reconciliation_discrepancies`);
+    await settle.pool.query(`SELECT setval(pg_get_serial_sequence('reconciliation_discrepancies', 'id'), $1)`, [10 ** last[0].id.length - 4]);
+
     const before = await ledgerRows();
     const { id, outcome } = await reconcileFile(file);
     expect(outcome.status).toBe('COMPLETED');
@@ -94,9 +103,15 @@ describe('reconciliation against the settlement file', () => {
       duplicate: 1,
       status_mismatch: 1,
     });
-    const run = await settle.get(`/v1/reconciliations/${id}?limit=3`);
-    expect(run.body.discrepancies).toHaveLength(3);
-    const all = [...run.body.discrepancies, ...(await settle.get(`/v1/reconciliations/${id}?after=${run.body.nextCursor}`)).body.discrepancies];
+    const all: any[] = [];
+    for (let cursor = ''; ; ) {
+      const page = await settle.get(`/v1/reconciliations/${id}?limit=3${cursor && `&after=${cursor}`}`);
+      expect(page.body.discrepancies.length).toBeLessThanOrEqual(3);
+      all.push(...page.body.discrepancies);
+      if (!page.body.nextCursor) break;
+      cursor = page.body.nextCursor;
+    }
+    expect(all).toHaveLength(7);
     expect(Object.fromEntries(all.map((found: any) => [found.class, found.paymentOrderId]))).toEqual({
       missing_in_psp: a,
       amount_mismatch: b,
@@ -130,6 +145,24 @@ describe('reconciliation against the settlement file', () => {
     expect(await ledgerRows()).toBe(before);
   });
 
+  it('ends a run FAILED, saying why, when the file it was given is not on the worker', async () => {
+    const file = tmpFile('absent');
+    const { id, outcome } = await reconcileFile(file);
+    const reason = expect.stringMatching(/^the settlement file .*absent.* cannot be read on worker .* \(ENOENT\)$/);
+    expect(outcome).toEqual({ status: 'FAILED', line: null, reason });
+    expect((await settle.get(`/v1/reconciliations/${id}`)).body).toMatchObject({ status: 'FAILED', failure: { line: null, reason } });
+  });
+
+  it('records a run once, however often its step is retried', async () => {
+    const activities = createReconciliationActivities({ pool: settle.pool, psp: settle.psp.psp });
+    const runId = `rec_${randomBytes(8).toString('hex')}`;
+    const first = await activities.reconcileSettlementFile(runId, today);
+    expect(first).toMatchObject({ status: 'COMPLETED', lines: 6 });
+    expect(await activities.reconcileSettlementFile(runId, today)).toEqual(first);
+    const events = await settle.pool.query('SELECT type FROM events WHERE reconciliation_id = $1', [runId]);
+    expect(events.rows).toEqual([{ type: 'reconciliation.completed' }]);
+  });
+
   it('refuses a bad date and answers 404 for an unknown run', async () => {
     for (const date of ['2026-02-30', 'yesterday', '2999-01-01']) {
       const answer = await settle.post('/v1/reconciliations', { date });
@@ -138,30 +171,188 @@ describe('reconciliation against the settlement file', () => {
     }
     expect((await settle.get('/v1/reconciliations/rec_nope')).status).toBe(404);
   });
+
+  it('refuses a discrepancy cursor beyond the range of the ids it hands out', async () => {
+    const started = await settle.post('/v1/reconciliations', { date: today });
+    await settle.temporal.workflow.getHandle(started.body.reconciliationId).result();
+    for (const after of ['9223372036854775808', '9999999999999999999']) {
+      const answer = await settle.get(`/v1/reconciliations/${started.body.reconciliationId}?after=${after}`);
+      expect({ after, status: answer.status }).toEqual({ after, status: 400 });
+      expect(answer.body.error.details[0].field).toBe('after');
+    }
+    const last = await settle.get(`/v1/reconciliations/${started.body.reconciliationId}?after=9223372036854775807`);
+    expect(last.body).toMatchObject({ discrepancies: [], nextCursor: null });
+  });
 });
 
+/**
+ * A worker of the test's making on its own task queue: a host running the given reconciliation activities,
+ * the workflows, or both.
+ */
+async function startHost(taskQueue: string, runs: { activities?: ReconciliationActivities; workflows?: boolean }) {
+  const connection = await NativeConnection.connect({ address: process.env.SETTLE_TEST_TEMPORAL_ADDRESS! });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    ...(runs.workflows ? { workflowBundle: { codePath: process.env.SETTLE_TEST_WORKFLOW_BUNDLE! } } : {}),
+    ...(runs.activities ? { activities: runs.activities } : {}),
+    maxHeartbeatThrottleInterval: '100ms', // every heartbeat reaches the server at once, for the test to see
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+describe('reconciliation on several worker hosts', () => {
+  it('finishes a run whose first host goes away, and everything it kept locally with it, once its first step is done', async () => {
+    const taskQueue = uniqueId('reconciliation-hosts');
+    const activities = createReconciliationActivities({ pool: settle.pool, psp: settle.psp.psp });
+    let leave!: () => void;
+    const left = new Promise<void>((resolve) => (leave = resolve));
+    // Host A runs the run's first step, then goes away as it reports it; host B comes up to do the rest.
+    const workflows = await startHost(taskQueue, { workflows: true });
+    const hostA = await startHost(taskQueue, {
+      activities: Object.fromEntries(
+        Object.entries(activities).map(([name, step]) => [
+          name,
+          async (...args: never[]) => {
+            const result = await (step as (...a: never[]) => Promise<unknown>)(...args);
+            hostA.worker.shutdown();
+            leave();
+            return result;
+          },
+        ]),
+      ) as ReconciliationActivities,
+    });
+    const runId = `rec_${randomBytes(8).toString('hex')}`;
+    const handle = await settle.temporal.workflow.start('reconciliationWorkflow', { workflowId: runId, taskQueue, args: [{ date: today }] });
+    await left;
+    await hostA.stop();
+    const hostB = await startHost(taskQueue, { activities });
+    try {
+      const run = await eventually('the run to finish on host B', async () => {
+        const view = await settle.get(`/v1/reconciliations/${runId}`);
+        return view.status === 200 && view.body.status !== 'RUNNING' && view.body;
+      });
+      expect(run).toMatchObject({ status: 'COMPLETED', date: today, lines: 6 });
+      expect(Object.values(run.counts)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      await handle.result();
+      // One step reads the settlement and matches it: there is no local file for a later step to miss.
+      const scheduled = (await handle.fetchHistory()).events!
+        .filter((event) => event.activityTaskScheduledEventAttributes)
+        .map((event) => event.activityTaskScheduledEventAttributes!.activityType!.name);
+      expect(scheduled).toEqual(['reconcileSettlementFile']);
+    } finally {
+      await hostB.stop();
+      await workflows.stop();
+    }
+  });
+
+  it('heartbeats while it waits on the PSP, with the lines loaded so far', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // A PSP that lists a first batch of rows quickly, then is slow to list the rest.
+    const slowPsp = {
+      async *settlementRows(): AsyncIterable<SettlementRow> {
+        for (let n = 0; n < 10_000; n += 1) {
+          yield {
+            balanceTransactionId: `txn_slow_${n}`,
+            createdUtc: new Date(`${today}T01:00:00Z`),
+            currency: 'USD',
+            gross: 100,
+            fee: 3,
+            net: 97,
+            reportingCategory: 'charge',
+            paymentIntentId: `pi_slow_${n}`,
+            paymentOrderId: `po_slow_${n}`,
+          };
+        }
+        await released;
+      },
+    } as unknown as Psp;
+    const taskQueue = uniqueId('reconciliation-slow-psp');
+    const host = await startHost(taskQueue, { workflows: true, activities: createReconciliationActivities({ pool: settle.pool, psp: slowPsp }) });
+    try {
+      const handle = await settle.temporal.workflow.start('reconciliationWorkflow', {
+        workflowId: `rec_${randomBytes(8).toString('hex')}`,
+        taskQueue,
+        args: [{ date: today }],
+      });
+      const pending = await eventually('a heartbeat saying the first batch is loaded', async () => {
+        const activity = (await handle.describe()).raw.pendingActivities?.[0];
+        const details = activity?.heartbeatDetails?.payloads?.[0];
+        return details && (defaultPayloadConverter.fromPayload(details) as { loaded: number }).loaded === 10_000 && activity;
+      });
+      expect(pending.activityType?.name).toBe('reconcileSettlementFile');
+      release();
+      const outcome = (await handle.result()) as any;
+      expect(outcome).toMatchObject({ status: 'COMPLETED', lines: 10_000, counts: { missing_in_ledger: 10_000 } });
+    } finally {
+      release();
+      await host.stop();
+    }
+  });
+});
+
+/** Midnight UTC `days` ago plus the given time of day. */
+function daysAgoAt(days: number, hour: number, minute: number): Date {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - days, hour, minute));
+}
+
 describe('the nightly schedule', () => {
+  const handle = () => settle.temporal.schedule.getHandle(RECONCILIATION_SCHEDULE_ID);
+  afterEach(() => handle().delete().catch(() => undefined));
+
   it('is created once, runs reconciliation at the configured time, and is updated in place', async () => {
     await ensureReconciliationSchedule(settle.temporal, 'some-older-queue', { hour: 2, minute: 0 });
     await ensureReconciliationSchedule(settle.temporal, settle.taskQueue, { hour: 3, minute: 30 });
-    const handle = settle.temporal.schedule.getHandle(RECONCILIATION_SCHEDULE_ID);
-    try {
-      const schedule = await handle.describe();
-      expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconciliationWorkflow', taskQueue: settle.taskQueue });
-      expect(schedule.spec.calendars).toEqual([expect.objectContaining({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] })]);
-      // Trigger it now, as the schedule would at night: it reconciles the day before.
-      await handle.trigger();
-      const started = await eventually('the schedule to start a run', async () => {
-        const action = (await handle.describe()).info.recentActions[0];
-        return action?.action.workflow.workflowId;
-      });
-      const outcome = (await settle.temporal.workflow.getHandle(started).result()) as any;
-      expect(outcome.status).toBe('COMPLETED');
-      const run = await settle.get(`/v1/reconciliations/${started}`);
-      const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-      expect(run.body).toMatchObject({ status: 'COMPLETED', date: yesterday });
-    } finally {
-      await handle.delete();
-    }
+    const schedule = await handle().describe();
+    expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconciliationWorkflow', taskQueue: settle.taskQueue });
+    expect(schedule.spec.calendars).toEqual([expect.objectContaining({ hour: [{ start: 3, end: 3, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] })]);
+    // Trigger it now, as the schedule would at night: it reconciles the day before.
+    await handle().trigger();
+    const started = await eventually('the schedule to start a run', async () => {
+      const action = (await handle().describe()).info.recentActions[0];
+      return action?.action.workflow.workflowId;
+    });
+    const outcome = (await settle.temporal.workflow.getHandle(started).result()) as any;
+    expect(outcome.status).toBe('COMPLETED');
+    const run = await settle.get(`/v1/reconciliations/${started}`);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    expect(run.body).toMatchObject({ status: 'COMPLETED', date: yesterday });
+  });
+
+  it('reconciles the day before the time a run was scheduled for, however late it runs (a catch-up, a backfill)', async () => {
+    await ensureReconciliationSchedule(settle.temporal, settle.taskQueue, { hour: 3, minute: 30 });
+    const nominal = daysAgoAt(5, 3, 30);
+    await handle().backfill([{ start: new Date(nominal.getTime() - 60_000), end: new Date(nominal.getTime() + 60_000), overlap: 'ALLOW_ALL' }]);
+    const started = await eventually('the backfilled run to start', async () => {
+      const actions = (await handle().describe()).info.recentActions;
+      return actions.find((action) => action.scheduledAt.getTime() === nominal.getTime())?.action.workflow.workflowId;
+    });
+    expect(((await settle.temporal.workflow.getHandle(started).result()) as any).status).toBe('COMPLETED');
+    const run = await settle.get(`/v1/reconciliations/${started}`);
+    expect(run.body).toMatchObject({ status: 'COMPLETED', date: daysAgoAt(6, 0, 0).toISOString().slice(0, 10) });
+  });
+
+  it('starts every night whatever the last is doing, ends a stuck run, and brings an older schedule to this in place', async () => {
+    // As an older Settle left it: a night skipped while the last run was still going.
+    await settle.temporal.schedule.create({
+      scheduleId: RECONCILIATION_SCHEDULE_ID,
+      spec: { calendars: [{ hour: 2, minute: 0 }] },
+      action: { type: 'startWorkflow', workflowType: 'reconciliationWorkflow', args: [{}], taskQueue: 'some-older-queue' },
+      policies: { overlap: 'SKIP', catchupWindow: '1 day' },
+    });
+    await ensureReconciliationSchedule(settle.temporal, settle.taskQueue, { hour: 3, minute: 30 });
+    const schedule = await handle().describe();
+    expect(schedule.policies).toMatchObject({ overlap: 'ALLOW_ALL', catchupWindow: 7 * 86_400_000 });
+    expect(schedule.action).toMatchObject({ taskQueue: settle.taskQueue, workflowExecutionTimeout: 12 * 3_600_000 });
   });
 });
