@@ -101,7 +101,6 @@ export interface Config {
   idempotencyKeyTtlHours: number;
   /** When the nightly reconciliation runs, UTC. */
   reconciliationTime: { hour: number; minute: number };
-  settlementDir: string;
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
 }
@@ -146,7 +145,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authorizationWindowMs: e.AUTHORIZATION_WINDOW_MS,
     idempotencyKeyTtlHours: e.IDEMPOTENCY_KEY_TTL_HOURS,
     reconciliationTime: { hour: Number(e.RECONCILIATION_TIME.slice(0, 2)), minute: Number(e.RECONCILIATION_TIME.slice(3)) },
-    settlementDir: path.join(path.resolve(e.SETTLE_DATA_DIR), 'settlements'),
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

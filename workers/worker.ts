@@ -13,8 +13,6 @@ export interface SettleWorkerOptions {
   taskQueue: string;
   pool: Pool;
   psp: Psp;
-  /** Where the PSP's settlement files are written for reconciliation. */
-  settlementDir: string;
   /** A workflow bundle built once by bundleWorkflowCode (see workers/bundle.ts). */
   workflowBundlePath: string;
   tuning: Config['worker'];
@@ -46,7 +44,6 @@ export function createConfiguredWorker(config: Config, deps: { connection: Nativ
     taskQueue: config.temporal.taskQueue,
     pool: deps.pool,
     psp: createPsp(config.psp, deps.pool),
-    settlementDir: config.settlementDir,
     workflowBundlePath: DEFAULT_BUNDLE_PATH,
     tuning: config.worker,
   });

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -75,7 +73,6 @@ export async function startSettle(
     taskQueue,
     pool,
     psp: psp.psp,
-    settlementDir: path.join(os.tmpdir(), `settle-settlements-${taskQueue}`),
     workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
     tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
   });
