@@ -1,10 +1,16 @@
 import { execFile } from 'node:child_process';
-import { checkoutWorkflowId, paymentOrderWorkflowId } from '../../domain/ids';
+import { checkoutWorkflowId, compensationWorkflowId, paymentOrderWorkflowId } from '../../domain/ids';
 import { refundWorkflowId } from '../../domain/refund';
 import type { Pool } from '../../db/pool';
 import type { Violation } from '../support/invariants';
 import type { TestSettle } from '../support/settle';
-import type { ClientAction, Moment, Scenario } from './scenario';
+import { findCheckoutView } from '../../db/checkouts';
+import { isTerminalCheckoutStatus } from '../../domain/status';
+import type { PspOperation } from '../../psp/faults';
+import type { ClientAction, Moment, PaymentMethodPlan, Scenario } from './scenario';
+
+/** How long a retried compensation may take before the checker looks (a pass takes a few PSP calls). */
+const COMPENSATION_RETRY_MS = 15_000;
 
 /** The PSP activities' start-to-close timeout. */
 const ACTIVITY_TIMEOUT_MS = 30_000;
@@ -195,6 +201,10 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
   );
 
   const refundIds: string[] = [];
+  /** Refunds the API accepted, with the order each is for. */
+  const acceptedRefunds = new Map<string, number>();
+  const accepted = { cancel: false, capture: false };
+  let retriedCompensation = false;
   const act = async (action: ClientAction, index: number) => {
     await ctx.watcher.until(checkoutId, action.at, deadline);
     if (action.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(action.delayMs, Math.max(0, deadline - Date.now()))));
@@ -212,6 +222,20 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
         const answer = await settle.post(path, action.kind === 'cancel' ? { reason: action.reason } : {});
         log.push(`${elapsed} POST ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
         if (answer.status >= 500) breach('api', path, `answered ${answer.status} ${JSON.stringify(answer.body)}`);
+        if (answer.status === 202) accepted[action.kind] = true;
+        return;
+      }
+      case 'retryCompensation': {
+        if (action.via === 'cli') {
+          const result = await signalFromShell(ctx.cli, compensationWorkflowId(checkoutId), 'retryCompensation', []);
+          log.push(`${elapsed} temporal workflow signal --workflow-id ${compensationWorkflowId(checkoutId)} --name retryCompensation: ${result}`);
+        } else {
+          const path = `/v1/checkouts/${checkoutId}/retry-compensation`;
+          const answer = await settle.post(path, {});
+          log.push(`${elapsed} POST ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+          if (answer.status >= 500) breach('api', path, `answered ${answer.status} ${JSON.stringify(answer.body)}`);
+        }
+        retriedCompensation = true;
         return;
       }
       case 'refund': {
@@ -236,6 +260,7 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
         }
         if (ids.size > 1) breach('idempotency', refundKey, `one Idempotency-Key answered ${ids.size} refunds: ${[...ids].join(', ')}`);
         refundIds.push(...ids);
+        for (const id of ids) acceptedRefunds.set(id, action.order);
         return;
       }
     }
@@ -258,6 +283,10 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
         () => undefined,
       );
   await bounded(Promise.all([...refundIds.map((id) => ended(refundWorkflowId(id))), ...orderIds.map((id) => ended(paymentOrderWorkflowId(id)))]));
+  if (retriedCompensation) {
+    // A retry asked for runs at once; give it a while to end (it waits an hour before its own next try).
+    await Promise.race([ended(compensationWorkflowId(checkoutId)), new Promise((resolve) => setTimeout(resolve, COMPENSATION_RETRY_MS).unref())]);
+  }
   for (const id of checkoutIds) ctx.watcher.forget(id);
 
   // An attempt that outlived its activity's timeout may still be at the PSP: let it land before the checker
@@ -266,7 +295,58 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
     method.faults.flatMap(({ fault }) => (fault.kind === 'slow' && fault.ms >= ACTIVITY_TIMEOUT_MS ? [fault.ms] : [])),
   );
   if (outliving.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(...outliving) + 1_000));
+
+  for (const text of await unkeptPromises(settle.pool, scenario, checkoutId, accepted, acceptedRefunds)) breach('outcome', checkoutId, text);
   return { checkoutIds, log, violations };
+}
+
+/**
+ * What the answers promised, against how the checkout ended: a cancel or capture the API accepted is carried
+ * out; a checkout that met no decline and no cancel succeeds; a refund or release the PSP never refused is
+ * never reported refused.
+ */
+async function unkeptPromises(
+  pool: Pool,
+  scenario: Scenario,
+  checkoutId: string,
+  accepted: { cancel: boolean; capture: boolean },
+  acceptedRefunds: Map<string, number>,
+): Promise<string[]> {
+  const view = await findCheckoutView(pool, checkoutId);
+  if (!view || !isTerminalCheckoutStatus(view.status)) return []; // the checker names a checkout that never ended
+  const broken: string[] = [];
+  const refuses = (method: PaymentMethodPlan, operation: PspOperation) =>
+    method.faults.some((planned) => planned.operation === operation && planned.fault.kind === 'decline');
+  const methodOf = (order: number) => scenario.paymentMethods[scenario.orders[order]!.paymentMethod]!;
+  const used = scenario.orders.map((_, index) => methodOf(index));
+
+  if (accepted.cancel && view.status !== 'CANCELED') broken.push(`the API accepted a cancel (202), but the checkout ended ${view.status} (${view.failureCode})`);
+  if (accepted.capture && view.failureCode === 'authorization_expired') {
+    broken.push('the API accepted the capture (202), but the checkout ended with its authorizations expired');
+  }
+  const cancels = scenario.actions.some((action) => action.kind === 'cancel');
+  const declines = used.some((method) => method.card === 'declines' || refuses(method, 'authorize') || refuses(method, 'capture'));
+  const captureInTime = scenario.actions.some(
+    (action) =>
+      action.kind === 'capture' &&
+      action.at.after === 'checkout' &&
+      action.at.status === 'REQUIRES_CAPTURE' &&
+      action.delayMs < scenario.authorizationWindowMs / 2,
+  );
+  if (!cancels && !declines && (scenario.capture === 'automatic' || captureInTime) && view.status !== 'SUCCEEDED') {
+    broken.push(`nothing was declined or canceled, but the checkout ended ${view.status} (${view.failureCode}: ${view.failureReason})`);
+  }
+  if (view.attention && !used.some((method) => refuses(method, 'void') || refuses(method, 'refund'))) {
+    broken.push(`the PSP refused no void and no refund, but the checkout says ${view.attention.code}: ${view.attention.message}`);
+  }
+  for (const [refundId, order] of acceptedRefunds) {
+    const { rows } = await pool.query<{ status: string; failure_code: string | null }>('SELECT status, failure_code FROM refunds WHERE id = $1', [refundId]);
+    const refund = rows[0];
+    if (refund && refund.status === 'FAILED' && !refuses(methodOf(order), 'refund')) {
+      broken.push(`refund ${refundId} of o${order} was accepted (202) and the PSP never refused it, but it ended FAILED (${refund.failure_code})`);
+    }
+  }
+  return broken;
 }
 
 async function orderIdAt(pool: Pool, checkoutId: string, index: number): Promise<string | undefined> {

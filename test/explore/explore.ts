@@ -23,6 +23,11 @@ export interface ExploreOptions {
   print: (line: string) => void;
   /** How the replay command starts, e.g. 'npm run test:explore'. */
   replayCommand: string;
+  /**
+   * The Stripe stand-in keeps no idempotency keys; with this (the default) the fault proxy keeps them as
+   * Stripe does. Off, a PSP that ignores keys is explored.
+   */
+  stripeIdempotency?: boolean;
   /** Print every scenario, what the client did and how it ended, not only the failing ones. */
   verbose?: boolean;
 }
@@ -69,6 +74,7 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
   for (const kind of kinds) {
     // A database of its own: `verify` and the feed then speak of this run's checkouts only.
     const settle = await startSettle({ psp: kind, isolatedDatabase: true, authorizationWindowMs: options.authorizationWindowMs });
+    if (options.stripeIdempotency !== false) settle.psp.honourIdempotencyKeys?.();
     const tail = new FeedTail(settle.baseUrl);
     tail.start();
     instances.set(kind, { settle, watcher: new CheckoutWatcher(settle.pool), tail, checkoutIds: new Map() });
@@ -79,7 +85,8 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
   const outcomes = new Map<string, number>();
   const failing: ExploreResult['failing'] = [];
   let explored = 0;
-  const replay = (seed: number, kind: PspKind) => `EXPLORE_SEED=${seed} EXPLORE_SCENARIOS=1 EXPLORE_PSP=${kind} ${options.replayCommand}`;
+  const replay = (seed: number, kind: PspKind) =>
+    `EXPLORE_SEED=${seed} EXPLORE_SCENARIOS=1 EXPLORE_PSP=${kind}${options.stripeIdempotency === false && kind === 'stripe' ? ' EXPLORE_STRIPE_IDEMPOTENCY=0' : ''} ${options.replayCommand}`;
   const record = (seed: number, kind: PspKind, description: string, found: Violation[], log: string[]) => {
     if (found.length === 0) return;
     violations.push(...found);

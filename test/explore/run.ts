@@ -14,6 +14,7 @@ async function run(): Promise<void> {
     finishWithinMs: numberFrom('EXPLORE_FINISH_WITHIN_MS', 240_000),
     print: (line: string) => process.stdout.write(`${line}\n`),
     replayCommand: 'npm run test:explore',
+    stripeIdempotency: process.env.EXPLORE_STRIPE_IDEMPOTENCY !== '0',
     // A replay of a few seeds shows each in full.
     verbose: process.env.EXPLORE_VERBOSE ? process.env.EXPLORE_VERBOSE !== '0' : numberFrom('EXPLORE_SCENARIOS', 500) <= 5,
   };

@@ -11,6 +11,8 @@ export interface Scenario {
   currency: 'USD' | 'EUR' | 'GBP' | 'JPY';
   capture: 'automatic' | 'manual';
   allowPartial: boolean;
+  /** The window a manual-capture checkout waits for its capture (the Settle the scenario runs on is started with it). */
+  authorizationWindowMs: number;
   /** Payment methods, each with the faults the PSP meets on it; index 0 is the checkout's own. */
   paymentMethods: PaymentMethodPlan[];
   orders: OrderPlan[];
@@ -43,6 +45,8 @@ export type ClientAction = { at: Moment; delayMs: number } & (
   | { kind: 'capture'; via: 'api' | 'cli' }
   /** amount: undefined refunds what is left; copies: the same request again with the same key, alongside. */
   | { kind: 'refund'; order: number; amount: number | undefined; copies: number }
+  /** Ask a finished checkout whose void or refund the PSP refused to try again now. */
+  | { kind: 'retryCompensation'; via: 'api' | 'cli' }
 );
 
 export const OPERATIONS: readonly PspOperation[] = ['authorize', 'capture', 'void', 'refund'];
@@ -133,15 +137,26 @@ export function drawScenario(seed: number, options: { authorizationWindowMs: num
     actions.push({ kind: 'refund', order, amount, copies: random.chance(0.2) ? 1 : 0, at, delayMs: shortDelay() });
   }
 
-  return { seed, currency, capture, allowPartial, paymentMethods, orders, duplicatePosts, actions };
+  if (random.chance(0.3)) {
+    // Mostly once the checkout has finished (its compensation refused); sometimes while it still runs.
+    const at: Moment = random.chance(0.8) ? { after: 'checkout', status: 'finished' } : moment();
+    actions.push({ kind: 'retryCompensation', via: random.chance(0.3) ? 'cli' : 'api', at, delayMs: shortDelay() });
+  }
+
+  return { seed, currency, capture, allowPartial, authorizationWindowMs: options.authorizationWindowMs, paymentMethods, orders, duplicatePosts, actions };
 }
 
 const FAULT_KINDS = ['decline', 'transient', 'timeoutAfterCommit', 'slow', 'inUse'] as const;
 
 function drawFault(random: Random, operation: PspOperation, kind: (typeof FAULT_KINDS)[number]): PspFault {
   switch (kind) {
-    case 'decline':
-      return { kind, code: operation === 'void' ? 'payment_intent_unexpected_state' : random.pick(['card_declined', 'insufficient_funds', 'expired_card']) };
+    case 'decline': {
+      const code = operation === 'void' ? 'payment_intent_unexpected_state' : random.pick(['card_declined', 'insufficient_funds', 'expired_card']);
+      // A refused void or refund may be accepted when tried again; any decline may take a while to come.
+      const times = (operation === 'void' || operation === 'refund') && random.chance(0.5) ? { times: random.int(1, 2) } : {};
+      const afterMs = random.chance(0.25) ? { afterMs: random.int(100, 3_000) } : {};
+      return { kind, code, ...times, ...afterMs };
+    }
     case 'transient':
       return { kind, times: random.int(1, 4) };
     case 'timeoutAfterCommit':
@@ -171,6 +186,8 @@ export function describeScenario(scenario: Scenario): string {
         return `capture(${action.via})@${when}`;
       case 'refund':
         return `refund(o${action.order},${action.amount ?? 'rest'}${action.copies ? `,x${action.copies + 1}` : ''})@${when}`;
+      case 'retryCompensation':
+        return `retryCompensation(${action.via})@${when}`;
     }
   });
   const duplicates = scenario.duplicatePosts.copies ? [`post x${scenario.duplicatePosts.copies + 1} ${scenario.duplicatePosts.when}`] : [];
@@ -186,7 +203,7 @@ export function describeScenario(scenario: Scenario): string {
 function describeFault(fault: PspFault): string {
   switch (fault.kind) {
     case 'decline':
-      return `decline(${fault.code})`;
+      return `decline(${fault.code}${fault.times ? `x${fault.times}` : ''}${fault.afterMs ? `,after ${fault.afterMs}ms` : ''})`;
     case 'slow':
       return `slow(${fault.ms}ms${fault.times ? `x${fault.times}` : ''})`;
     default:

@@ -44,6 +44,8 @@ export type Invariant =
   | 'api'
   /** One Idempotency-Key with one body answers one resource. */
   | 'idempotency'
+  /** The checkout ended as the PSP's answers and the client's accepted requests call for. */
+  | 'outcome'
   /** The explorer itself could not play the scenario: a bug in the explorer, to be fixed there. */
   | 'explorer';
 

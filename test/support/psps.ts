@@ -32,6 +32,11 @@ export interface TestPsp {
   inject(target: FaultTarget, fault: PspFault): void;
   /** Every payment the PSP charged (confirmed) for a payment order, as the PSP records it. */
   chargesFor(paymentOrderId: string): Promise<PspCharge[]>;
+  /**
+   * Stripe keeps idempotency keys (a repeated key in flight answers 409, a repeated key done answers the first
+   * answer again); the stand-in does not. From now on, answer as Stripe would (stripe only).
+   */
+  honourIdempotencyKeys?(): void;
   /** The stand-in's client, for stripe tests that act as the buyer or as Stripe. */
   stripe?: Stripe;
   stop(): Promise<void>;
@@ -88,6 +93,7 @@ export async function createTestPsp(kind: PspKind, pool: Pool, seed: string, lat
       return method.id;
     },
     inject: (target, fault) => proxy.inject(target, fault),
+    honourIdempotencyKeys: () => proxy.honourIdempotencyKeys(),
     async chargesFor(paymentOrderId) {
       // Every intent Settle created for the order, as the proxy saw it created (listing all of the stand-in's
       // intents would grow with every test); an intent never confirmed has no charge and charged nothing.

@@ -18,8 +18,21 @@ export class StripeFaultProxy {
   /** Every PaymentIntent created through the proxy, per payment order: the PSP's record, seen on the wire. */
   private readonly intentsByOrder = new Map<string, string[]>();
   private server: Server | undefined;
+  /** Idempotency as Stripe keeps it, which the stand-in does not: keys in flight, and the answers of keys done. */
+  private honoursKeys = false;
+  private readonly keysInFlight = new Set<string>();
+  private readonly keysDone = new Map<string, { status: number; headers: Record<string, string>; body: Buffer }>();
 
   constructor(private readonly upstreamPort: number) {}
+
+  /**
+   * From now on, answer as Stripe does to a repeated Idempotency-Key: 409 `idempotency_key_in_use` while the
+   * first request is still being processed, and the first answer again once it was. (Only answers the
+   * stand-in gave are kept; a fault the proxy injected was never processed.)
+   */
+  honourIdempotencyKeys(): void {
+    this.honoursKeys = true;
+  }
 
   inject(target: FaultTarget, fault: PspFault): void {
     this.plan.inject(target, fault);
@@ -48,25 +61,61 @@ export class StripeFaultProxy {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readAll(req);
+    const key = this.honoursKeys && req.method === 'POST' ? req.headers['idempotency-key'] : undefined;
+    if (typeof key !== 'string') {
+      await this.process(req, res, body);
+      return;
+    }
+    const done = this.keysDone.get(key);
+    if (done) {
+      res.writeHead(done.status, { ...done.headers, 'idempotent-replayed': 'true' });
+      res.end(done.body);
+      return;
+    }
+    if (this.keysInFlight.has(key)) {
+      const message = 'There is currently another in-progress request using this Idempotent Key. Please try again later.';
+      return answer(res, 409, { error: { type: 'idempotency_error', code: 'idempotency_key_in_use', message } });
+    }
+    this.keysInFlight.add(key);
+    try {
+      const upstream = await this.process(req, res, body);
+      if (upstream && upstream.status < 400) this.keysDone.set(key, upstream);
+    } finally {
+      this.keysInFlight.delete(key);
+    }
+  }
+
+  /** Injects the planned fault, or forwards; answers what the stand-in answered, if it was asked. */
+  private async process(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | undefined> {
     const { operation, payment } = this.classify(req, body);
     const planned = operation && payment ? this.plan.take(operation, payment) : undefined;
 
     const delay = slowBy(planned);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    // A request whose client gave up while it was delayed never reached Stripe: a closed connection is
+    // not processed.
+    if (delay > 0 && (req.socket.destroyed || res.destroyed)) return;
     if (stillFailing(planned, 'transient')) {
       // Alternate a rate limit and a server error: neither was processed.
       const status = planned!.attempt % 2 === 1 ? 429 : 500;
-      return answer(res, status, { error: { type: status === 429 ? 'rate_limit_error' : 'api_error', message: 'injected fault' } });
+      answer(res, status, { error: { type: status === 429 ? 'rate_limit_error' : 'api_error', message: 'injected fault' } });
+      return undefined;
     }
     if (stillFailing(planned, 'inUse')) {
       // Stripe names this conflict as an idempotency error or as an invalid request: answer both.
       const type = planned!.attempt % 2 === 1 ? 'idempotency_error' : 'invalid_request_error';
       const message = 'There is currently another in-progress request using this Idempotent Key. Please try again later.';
-      return answer(res, 409, { error: { type, code: 'idempotency_key_in_use', message } });
+      answer(res, 409, { error: { type, code: 'idempotency_key_in_use', message } });
+      return undefined;
     }
     if (planned?.fault.kind === 'decline' && declines(planned)) {
       const { code, message } = planned.fault;
-      return answer(res, 402, { error: { type: 'card_error', code, decline_code: code, message: message ?? 'Your card was declined.' } });
+      answer(res, 402, { error: { type: 'card_error', code, decline_code: code, message: message ?? 'Your card was declined.' } });
+      return undefined;
     }
 
     const upstream = await forward(this.upstreamPort, req, body);
@@ -79,10 +128,11 @@ export class StripeFaultProxy {
     }
     if (stillFailing(planned, 'timeoutAfterCommit')) {
       req.socket.destroy(); // the stand-in did the work; the client never hears of it
-      return;
+      return upstream;
     }
     res.writeHead(upstream.status, upstream.headers);
     res.end(upstream.body);
+    return upstream;
   }
 
   private classify(req: IncomingMessage, body: Buffer): { operation?: PspOperation; payment?: Payment } {
