@@ -186,6 +186,7 @@ async function main(): Promise<number> {
         say(`${kind} after ${created} checkouts: ${detail}`);
       }
     })();
+    chaos.catch(() => undefined); // awaited below, once the workload is done
     const progress = setInterval(() => {
       const retried = client.retried.connection + client.retried.timeout + client.retried.serverError;
       say(`${created}/${settings.checkouts} checkouts created, ${client.requests} requests (${retried} retried), ${faults.length} PSP faults injected`);
