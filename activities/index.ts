@@ -105,7 +105,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
         await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
         return { outcome: 'captured', fee: payment.fee ?? 0 };
       }
-      if (payment?.status === 'authorized' || payment?.status === 'unconfirmed') {
+      if (payment?.status === 'authorized') {
         await withTransaction(pool, async (tx) => {
           await transitionPaymentOrder(tx, order.paymentOrderId, 'AUTHORIZED', { pspReference });
           await recordRefusedRelease(tx, order.paymentOrderId, {
@@ -116,7 +116,8 @@ export function createActivities({ pool, psp }: ActivityDeps) {
         });
         return { outcome: 'refused', failure: refusal };
       }
-      // canceled or declined: the hold is gone, which is what was asked.
+      // Canceled or declined: the hold is gone, which is what was asked. Unconfirmed: none was ever placed,
+      // and no attempt of Settle's can confirm it any more (each ended at its deadline).
     }
     await withTransaction(pool, async (tx) => {
       await transitionPaymentOrder(tx, order.paymentOrderId, to, { pspReference, failure });

@@ -81,6 +81,16 @@ const checks: Array<{ name: string; claim: string; sql: string }> = [
           HAVING o.refunded_amount <> coalesce(sum(r.amount), 0)`,
   },
   {
+    name: 'checkout_stalled',
+    claim: 'no checkout stands unfinished an hour after all its orders finished (a checkout workflow terminated by hand)',
+    sql: `SELECT c.id || ' (' || c.status || ') unchanged since ' || c.updated_at AS example
+            FROM checkouts c
+           WHERE c.status IN ('PENDING', 'PROCESSING', 'REQUIRES_CAPTURE', 'CAPTURING')
+             AND c.updated_at < now() - interval '1 hour'
+             AND EXISTS (SELECT 1 FROM payment_orders o WHERE o.checkout_id = c.id)
+             AND NOT EXISTS (SELECT 1 FROM payment_orders o WHERE o.checkout_id = c.id AND o.status IN ('PENDING', 'AUTHORIZED'))`,
+  },
+  {
     name: 'held_without_record',
     claim: 'every finished checkout that still holds money its outcome gave back records how much, and why',
     sql: `WITH held AS (

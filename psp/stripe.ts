@@ -30,7 +30,7 @@ export interface StripePspOptions {
  * for the first attempt's effect (a recorded intent, a tagged refund) before it sends again; this wrapper
  * reports a closed connection under a code the client does not retry, as the connection error it is.
  */
-function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createNodeHttpClient>): typeof inner {
+function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createFetchHttpClient>): typeof inner {
   return {
     getClientName: () => inner.getClientName(),
     makeRequest: (...args) =>
@@ -45,10 +45,16 @@ function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createNodeHttpClie
 const callSignal = new AsyncLocalStorage<AbortSignal | undefined>();
 
 /**
- * Nothing is sent once the call's signal has aborted, and an answer still outstanding then is no longer
- * waited for: Stripe may yet process that request, which is why the intent is recorded before it is
- * confirmed, so that a release finds it and cancels it.
+ * Nothing is sent once the call's signal has aborted, and a request still outstanding then is abandoned
+ * (its connection closed). Stripe may still have processed it: its idempotency key covers a retry, and the
+ * intent is recorded before it is confirmed, so that a release finds it and cancels it.
  */
+const abortableFetch: typeof fetch = (url, init) => {
+  const signal = callSignal.getStore();
+  const signals = [init?.signal, signal].filter((candidate): candidate is AbortSignal => candidate instanceof AbortSignal);
+  return fetch(url, { ...init, ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}) });
+};
+
 function untilAborted<T>(request: Promise<T>): Promise<T> {
   const signal = callSignal.getStore();
   if (!signal) return request;
@@ -66,7 +72,7 @@ export function createStripeClient(options: StripePspOptions): Stripe {
     ...(options.apiBase ?? {}),
     // Temporal retries, with the same idempotency key.
     maxNetworkRetries: 0,
-    httpClient: withoutHiddenRetries(Stripe.createNodeHttpClient()),
+    httpClient: withoutHiddenRetries(Stripe.createFetchHttpClient(abortableFetch)),
     timeout: 20_000,
   });
 }

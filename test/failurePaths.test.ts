@@ -265,6 +265,7 @@ describe('with PSP=simulated', () => {
     await signalFromShell(checkoutWorkflowId(checkoutId), 'capture');
     // And one sent straight to the payment order, which only its checkout may decide.
     await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).signal(captureSignal);
+    await signalFromShell(paymentOrderWorkflowId(orderId), 'capture');
     await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
     expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
     const result = await settle.checkoutResult(checkoutId);

@@ -53,6 +53,7 @@ describe('verify', () => {
       'capture_transaction_mismatch',
       'refund_reversal_mismatch',
       'refunded_amount_mismatch',
+      'checkout_stalled',
       'held_without_record',
       'psp_mismatch',
     ]);

@@ -7,6 +7,7 @@ import {
   sleep,
   startChild,
   upsertSearchAttributes,
+  workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import {
@@ -81,6 +82,8 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
   let cancelRequest: Failure | undefined;
   let captureRequested = false;
   const requestCancel = (reason?: unknown) => {
+    // Once the outcome is decided a cancel comes too late (the update says so; a signal is ignored).
+    if (settled && !cancelRequest) return;
     cancelRequest ??= { code: 'checkout_canceled', message: `Canceled: ${printableReason(reason) || 'no reason given'}` };
   };
   setHandler(cancelSignal, (request) => requestCancel(request));
@@ -246,7 +249,9 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     await Promise.all(
       children
         .filter((_, index) => reports.get(input.orders[index]!.paymentOrderId)?.outcome === 'authorized')
-        .map((child) => child.signal(captureSignal)),
+        // An order whose workflow has ended (released from a shell, terminated) cannot be told: its outcome,
+        // not captured, counts as a failed capture below.
+        .map((child) => child.signal(captureSignal, { checkoutRunId: workflowInfo().runId }).catch(() => undefined)),
     );
     const orders = await results();
     const captured = orders.filter((order) => order.status === 'SUCCEEDED');

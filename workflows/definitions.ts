@@ -18,8 +18,15 @@ export interface AuthorizationReport {
 /** A payment order tells its checkout how its authorization went. */
 export const authorizationReportSignal = defineSignal<[AuthorizationReport]>('authorizationReport');
 
-/** To a payment order: capture now. To a manual-capture checkout: capture (`temporal workflow signal --name capture`). */
-export const captureSignal = defineSignal('capture');
+/**
+ * To a manual-capture checkout: capture (`temporal workflow signal --name capture`). To a payment order:
+ * capture now, from its own checkout only (the checkout names its run; any other capture is ignored, so an
+ * order is never captured behind its checkout's back).
+ */
+export interface CaptureOrder {
+  checkoutRunId: string;
+}
+export const captureSignal = defineSignal<[CaptureOrder?]>('capture');
 
 /** To a payment order: release the hold (or give up authorizing), for the reason given. */
 export const releaseSignal = defineSignal<[Failure]>('release');

@@ -4,6 +4,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   setHandler,
   workflowInfo,
   ActivityFailure,
@@ -24,6 +25,7 @@ import {
 
 const PSP_UNAVAILABLE: Failure = { code: 'psp_unavailable', message: 'the PSP did not answer before the deadline' };
 const NOT_COMPLETED: Failure = { code: 'payment_not_completed', message: 'the payment waited on the buyer or the bank for too long' };
+const CAPTURE_FROM_CHECKOUT_ONLY = 'capture-from-checkout-only';
 const CHECKOUT_CLOSED: Failure = { code: 'checkout_closed', message: 'the checkout ended without deciding this order' };
 /** A payment waiting on the buyer or the bank is asked after again after these waits, unless a webhook comes first. */
 const FIRST_RECHECK_MS = 5_000;
@@ -41,15 +43,17 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
   const view: PaymentOrderView = pendingPaymentOrderView(order);
   setHandler(paymentOrderStatusQuery, () => view);
 
-  // The checkout's decision. A release wins over a capture that has not begun; a capture is only taken once
-  // the order is authorized, so a stray or early capture signal cannot override the checkout.
+  // The checkout's decision. A release wins over a capture that has not begun; a capture is only taken from
+  // the checkout and once the order is authorized, so a stray or early capture cannot override the checkout.
   let decision: 'capture' | Failure | undefined;
   let captureStarted = false;
   const releaseRequested = (failure: Failure) => {
     if (!captureStarted && typeof decision !== 'object') decision = failure;
   };
-  setHandler(captureSignal, () => {
-    if (view.status === 'AUTHORIZED') decision ??= 'capture';
+  setHandler(captureSignal, (request) => {
+    // Orders started before checkouts named themselves in the capture signal take it as they always did.
+    const fromCheckout = !patched(CAPTURE_FROM_CHECKOUT_ONLY) || request?.checkoutRunId === workflowInfo().parent?.runId;
+    if (view.status === 'AUTHORIZED' && fromCheckout) decision ??= 'capture';
   });
   setHandler(releaseSignal, releaseRequested);
   // The checkout closing (Temporal's parent-close policy REQUEST_CANCEL) is a release of whatever is undecided.

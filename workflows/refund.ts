@@ -40,7 +40,6 @@ export async function refundPaymentOrder(
   refundId?: string,
 ): Promise<'refunded' | 'refused'> {
   let id = refundId;
-  const ensured = new Set<string>();
   for (let wait = FIRST_LOOK_MS; ; ) {
     const next = await untilDone.reserveCompensationRefund(paymentOrderId, reason, id);
     id = nextRefundId();
@@ -50,15 +49,15 @@ export async function refundPaymentOrder(
     }
     if (next.idTaken) continue;
     if (next.refundsInFlight.length === 0) return 'refunded';
-    // A refund accepted by the API whose workflow never started (its start failed and was never retried)
-    // would be waited on for ever: start it. One already running or finished is left as it is.
-    for (const inFlight of next.refundsInFlight.filter(({ refund }) => !ensured.has(refund.refundId))) {
-      ensured.add(inFlight.refund.refundId);
+    // A refund accepted by the API whose workflow is not running (its start failed and was never retried,
+    // or it was terminated) would be waited on for ever: run it again. The PSP call repeats under the
+    // same idempotency key, so a refund already made is not made twice. One still running is left be.
+    for (const inFlight of next.refundsInFlight) {
       await startChild(refundWorkflow, {
         workflowId: refundWorkflowId(inFlight.refund.refundId),
         args: [inFlight.refund, inFlight.reason],
         parentClosePolicy: 'ABANDON',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       }).catch((error: unknown) => {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       });
