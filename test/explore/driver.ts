@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import Stripe from 'stripe';
 import { checkoutWorkflowId, compensationWorkflowId, paymentOrderWorkflowId } from '../../domain/ids';
 import { refundWorkflowId } from '../../domain/refund';
 import type { Pool } from '../../db/pool';
 import type { Violation } from '../support/invariants';
-import type { TestSettle } from '../support/settle';
+import { TEST_WEBHOOK_SECRET, type TestSettle } from '../support/settle';
 import { findCheckoutView } from '../../db/checkouts';
 import { isTerminalCheckoutStatus } from '../../domain/status';
 import type { PspOperation } from '../../psp/faults';
@@ -147,7 +148,9 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
 
   const paymentMethods: string[] = [];
   for (const plan of scenario.paymentMethods) {
-    const paymentMethod = await settle.psp.paymentMethod(plan.card);
+    // The simulator has no 3-D Secure: there the card is a plain one that authorizes.
+    const card = plan.card === 'requires_authentication' && settle.psp.kind !== 'stripe' ? 'visa' : plan.card;
+    const paymentMethod = await settle.psp.paymentMethod(card);
     for (const { operation, fault } of plan.faults) settle.psp.inject({ operation, paymentMethod }, fault);
     paymentMethods.push(paymentMethod);
   }
@@ -265,7 +268,65 @@ export async function runScenario(ctx: DriverContext, scenario: Scenario, label:
       }
     }
   };
-  await Promise.all(scenario.actions.map((action, index) => act(action, index)));
+  /** The buyer of a 3-D Secure card authenticates at Stripe, and Stripe's webhook reaches Settle (or does not). */
+  const authenticate = async (order: number, plan: NonNullable<PaymentMethodPlan['authentication']>) => {
+    const stripe = settle.psp.stripe!;
+    await ctx.watcher.recorded(checkoutId, deadline);
+    const orderId = await orderIdAt(settle.pool, checkoutId, order);
+    const waiting = async () => {
+      const { rows } = await settle.pool.query<{ id: string }>('SELECT payment_intent_id AS id FROM stripe_payment_intents WHERE payment_order_id = $1', [
+        orderId,
+      ]);
+      const intent = rows[0] && (await stripe.paymentIntents.retrieve(rows[0].id));
+      return intent?.status === 'requires_action' ? intent : undefined;
+    };
+    let intent = orderId ? await waiting() : undefined;
+    while (!intent && orderId && Date.now() < deadline && !(await orderFinished(settle.pool, orderId))) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      intent = await waiting();
+    }
+    if (!intent) {
+      log.push(`o${order} never waited for the buyer's authentication`);
+      return;
+    }
+    const deliver = async (eventId: string) => {
+      const current = await stripe.paymentIntents.retrieve(intent!.id);
+      const payload = JSON.stringify({
+        id: eventId,
+        object: 'event',
+        type: current.status === 'requires_capture' ? 'payment_intent.amount_capturable_updated' : 'payment_intent.requires_action',
+        created: Math.floor(Date.now() / 1000),
+        data: { object: current },
+      });
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: TEST_WEBHOOK_SECRET });
+      const response = await fetch(`${settle.baseUrl}/webhooks/stripe`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Stripe-Signature': header },
+        body: payload,
+      });
+      log.push(`t+${Date.now() - started}ms webhook ${eventId} for o${order} (${current.status}): ${response.status} ${await response.text()}`);
+      if (response.status >= 500) breach('api', '/webhooks/stripe', `answered ${response.status}`);
+    };
+    if (plan.webhook === 'before') await deliver(`evt_${tag}_${order}_before`);
+    if (plan.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, plan.delayMs));
+    const answer = await fetch(`http://127.0.0.1:${process.env.SETTLE_TEST_STRIPE_PORT}/v1/payment_intents/${intent.id}/_authenticate`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer sk_test_settle', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_secret: intent.client_secret!, success: 'true' }),
+    });
+    log.push(`t+${Date.now() - started}ms the buyer authenticated o${order}: ${answer.status}`);
+    if (plan.webhook === 'after' || plan.webhook === 'twice') await deliver(`evt_${tag}_${order}_after`);
+    if (plan.webhook === 'twice') await deliver(`evt_${tag}_${order}_after`);
+  };
+  const buyers =
+    settle.psp.kind === 'stripe'
+      ? scenario.orders.flatMap((order, index) => {
+          const plan = scenario.paymentMethods[order.paymentMethod]!.authentication;
+          return plan ? [authenticate(index, plan)] : [];
+        })
+      : [];
+
+  await Promise.all([...scenario.actions.map((action, index) => act(action, index)), ...buyers]);
 
   // The end: the checkout workflows, every refund the client asked for, and every payment order's workflow.
   const bounded = <T>(promise: Promise<T>) =>
@@ -347,6 +408,11 @@ async function unkeptPromises(
     }
   }
   return broken;
+}
+
+async function orderFinished(pool: Pool, orderId: string): Promise<boolean> {
+  const { rows } = await pool.query<{ status: string }>('SELECT status FROM payment_orders WHERE id = $1', [orderId]);
+  return rows[0] !== undefined && rows[0].status !== 'PENDING';
 }
 
 async function orderIdAt(pool: Pool, checkoutId: string, index: number): Promise<string | undefined> {

@@ -21,11 +21,17 @@ export interface Scenario {
   actions: ClientAction[];
 }
 
-export type Card = 'visa' | 'declines';
+/** requires_authentication: Stripe's 3-D Secure card (on the simulator, which has none, a visa). */
+export type Card = 'visa' | 'declines' | 'requires_authentication';
 
 export interface PaymentMethodPlan {
   card: Card;
   faults: Array<{ operation: PspOperation; fault: PspFault }>;
+  /**
+   * For a 3-D Secure card: the buyer authenticates this long after the payment starts waiting for them,
+   * and Stripe's webhook comes before that, after it, twice after it, or never (Settle then asks again on its own).
+   */
+  authentication?: { delayMs: number; webhook: 'before' | 'after' | 'twice' | 'none' };
 }
 
 export interface OrderPlan {
@@ -77,12 +83,21 @@ export function drawScenario(seed: number, options: { authorizationWindowMs: num
     // Every payment method pays at least one order.
     paymentMethod: index < methodCount ? index : random.int(0, methodCount - 1),
   }));
-  const paymentMethods: PaymentMethodPlan[] = Array.from({ length: methodCount }, () => ({
-    card: random.chance(0.12) ? 'declines' : 'visa',
-    faults: OPERATIONS.flatMap((operation) =>
+  const paymentMethods: PaymentMethodPlan[] = Array.from({ length: methodCount }, () => {
+    const card = random.weighted<Card>([
+      ['visa', 80],
+      ['declines', 12],
+      ['requires_authentication', 8],
+    ]);
+    const faults = OPERATIONS.flatMap((operation) =>
       random.chance(faultRate) ? [{ operation, fault: drawFault(random, operation, random.pick(enabled)) }] : [],
-    ),
-  }));
+    );
+    const authentication =
+      card === 'requires_authentication'
+        ? { delayMs: random.int(0, 3_000), webhook: random.pick(['before', 'after', 'twice', 'none'] as const) }
+        : undefined;
+    return { card, faults, ...(authentication ? { authentication } : {}) };
+  });
 
   const duplicatePosts = { copies: random.chance(0.2) ? random.int(1, 2) : 0, when: random.pick(['alongside', 'after'] as const) };
 
@@ -174,7 +189,7 @@ function drawFault(random: Random, operation: PspOperation, kind: (typeof FAULT_
 export function describeScenario(scenario: Scenario): string {
   const methods = scenario.paymentMethods.map(
     (method, index) =>
-      `pm${index}=${method.card}${method.faults.length ? `{${method.faults.map(({ operation, fault }) => `${operation}:${describeFault(fault)}`).join(',')}}` : ''}`,
+      `pm${index}=${method.card}${method.authentication ? `(+${method.authentication.delayMs}ms,webhook ${method.authentication.webhook})` : ''}${method.faults.length ? `{${method.faults.map(({ operation, fault }) => `${operation}:${describeFault(fault)}`).join(',')}}` : ''}`,
   );
   const orders = scenario.orders.map((order, index) => `o${index}=${order.amount}@pm${order.paymentMethod}`);
   const actions = scenario.actions.map((action) => {
