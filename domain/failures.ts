@@ -31,3 +31,23 @@ export interface Failure {
 
 /** The failure type of an activity whose write the database refused for what it holds: final, never retried. */
 export const DATABASE_REJECTED = 'DatabaseRejectedError';
+
+/**
+ * Text as it may be kept: no control characters (tab and newline aside) and no lone surrogates, which
+ * PostgreSQL and JSON refuse, at most `max` characters. For text that reaches a workflow without passing the
+ * API (a signal sent from a shell).
+ */
+export function printableText(value: unknown, max = 500): string {
+  if (typeof value !== 'string') return '';
+  return value
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')
+    .slice(0, max);
+}
+
+/** A failure as a signal from a shell may carry it: a code of Settle's form and printable text, or defaults. */
+export function failureFrom(input: unknown, fallback: Failure): Failure {
+  const given = typeof input === 'object' && input !== null ? (input as Partial<Record<keyof Failure, unknown>>) : {};
+  const code = typeof given.code === 'string' && /^[a-z0-9_]{1,64}$/.test(given.code) ? given.code : fallback.code;
+  return { code, message: printableText(given.message) || fallback.message };
+}

@@ -257,6 +257,17 @@ describe('with PSP=simulated', () => {
     expect(result.orders[0]!.status).toBe('VOIDED');
   });
 
+  it('a release signalled from a shell with text no database takes releases the hold, its reason kept as text', async () => {
+    const checkoutId = await settle.createCheckout({ capture: 'manual', orders: [{ sellerId: uniqueId('s'), amount: 700 }] });
+    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+    const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+    await signalFromShell(paymentOrderWorkflowId(orderId), 'release', '{"code":"x\\u0000y","message":"by\\u0000hand"}');
+    const released = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).result();
+    expect(released).toMatchObject({ status: 'VOIDED', failureCode: 'released', failureMessage: 'by hand' });
+    expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, {})).status).toBe(202);
+    expect(await settle.checkoutResult(checkoutId)).toMatchObject({ status: 'CANCELED' });
+  });
+
   it('a capture signal sent before the checkout waits for its capture is ignored', async () => {
     const slow = await settle.psp.paymentMethod('visa');
     settle.psp.inject({ operation: 'authorize', paymentMethod: slow }, { kind: 'slow', ms: 1_500 });

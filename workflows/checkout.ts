@@ -17,7 +17,7 @@ import {
   type PaymentOrderInput,
   type PaymentOrderView,
 } from '../domain/checkout';
-import { failureReason, type Failure } from '../domain/failures';
+import { failureReason, printableText, type Failure } from '../domain/failures';
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import type { RefundReason } from '../domain/refund';
 import { isTerminalCheckoutStatus, type CheckoutStatus } from '../domain/status';
@@ -286,10 +286,5 @@ async function settleAbandonedOrder(order: PaymentOrderInput): Promise<PaymentOr
  * a shell unchecked, and a NUL byte or a lone surrogate would be refused by every write that carries it.
  */
 function printableReason(reason: unknown): string {
-  const text = typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : reason;
-  if (typeof text !== 'string') return '';
-  return text
-    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')
-    .slice(0, 500);
+  return printableText(typeof reason === 'object' && reason !== null ? (reason as { reason?: unknown }).reason : reason);
 }

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { ReleaseOutcome } from '../activities';
 import { pendingPaymentOrderView, type PaymentOrderInput, type PaymentOrderView } from '../domain/checkout';
-import { failureReason, type Failure } from '../domain/failures';
+import { failureFrom, failureReason, type Failure } from '../domain/failures';
 import { beforeDeadline, untilDone } from './activityOptions';
 import {
   authorizationReportSignal,
@@ -26,6 +26,7 @@ import {
 const PSP_UNAVAILABLE: Failure = { code: 'psp_unavailable', message: 'the PSP did not answer before the deadline' };
 const NOT_COMPLETED: Failure = { code: 'payment_not_completed', message: 'the payment waited on the buyer or the bank for too long' };
 const CAPTURE_FROM_CHECKOUT_ONLY = 'capture-from-checkout-only';
+const RELEASED: Failure = { code: 'released', message: 'the hold was released on request' };
 const CHECKOUT_CLOSED: Failure = { code: 'checkout_closed', message: 'the checkout ended without deciding this order' };
 /** A payment waiting on the buyer or the bank is asked after again after these waits, unless a webhook comes first. */
 const FIRST_RECHECK_MS = 5_000;
@@ -47,8 +48,9 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
   // the checkout and once the order is authorized, so a stray or early capture cannot override the checkout.
   let decision: 'capture' | Failure | undefined;
   let captureStarted = false;
-  const releaseRequested = (failure: Failure) => {
-    if (!captureStarted && typeof decision !== 'object') decision = failure;
+  const releaseRequested = (failure: unknown) => {
+    // From the checkout, or from a shell (checked: it is kept with the order).
+    if (!captureStarted && typeof decision !== 'object') decision = failureFrom(failure, RELEASED);
   };
   setHandler(captureSignal, (request) => {
     // Orders started before checkouts named themselves in the capture signal take it as they always did.
