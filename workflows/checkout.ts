@@ -136,8 +136,10 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
   });
 
   const setStatus = async (status: CheckoutStatus) => {
-    await untilDone.setCheckoutStatus(input.checkoutId, status);
+    // The view moves first: once the database (and so the event feed) says REQUIRES_CAPTURE, a client acting
+    // on it must find the checkout already taking its capture.
     view.status = status;
+    await untilDone.setCheckoutStatus(input.checkoutId, status);
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
   };
   const finish = async (status: CheckoutStatus, failure?: Failure): Promise<CheckoutView> => {
