@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import { refundWorkflowId } from '../domain/refund';
 import { verifyBooks } from '../db/verify';
@@ -7,21 +5,15 @@ import { orderBooks } from './support/books';
 import { PSP_KINDS, type PspKind } from './support/psps';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { signalFromShell } from './support/shell';
 
 /**
  * Sequences of PSP answers, process events and client requests tried as an adversary would, each checked
  * against the invariant checker (the PSP's own record, the books, the statuses and the attention record).
  */
 
-const run = promisify(execFile);
 
-/** Signals a workflow from a shell, with the real temporal CLI, as an operator would. */
-async function signalFromShell(workflowId: string, name: string, input?: string): Promise<void> {
-  const cli = process.env.SETTLE_TEST_TEMPORAL_CLI;
-  if (!cli) throw new Error('the test setup found no temporal CLI binary');
-  const args = ['workflow', 'signal', '--address', process.env.SETTLE_TEST_TEMPORAL_ADDRESS!, '--workflow-id', workflowId, '--name', name];
-  await run(cli, input === undefined ? args : [...args, '--input', input]);
-}
+
 
 function withSettle(kind: PspKind) {
   const box: { settle?: TestSettle } = {};

@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { compensationWorkflowId, checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import { withTransaction } from '../db/pool';
 import { reserveRefund } from '../db/refunds';
@@ -9,16 +7,10 @@ import { captureSignal } from '../workflows/definitions';
 import { PSP_KINDS } from './support/psps';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { signalFromShell } from './support/shell';
 
-const run = promisify(execFile);
 
-/** Signals a workflow from a shell, with the real temporal CLI. */
-async function signalFromShell(workflowId: string, name: string, input?: string): Promise<void> {
-  const cli = process.env.SETTLE_TEST_TEMPORAL_CLI;
-  if (!cli) throw new Error('the test setup found no temporal CLI binary');
-  const args = ['workflow', 'signal', '--address', process.env.SETTLE_TEST_TEMPORAL_ADDRESS!, '--workflow-id', workflowId, '--name', name];
-  await run(cli, input === undefined ? args : [...args, '--input', input]);
-}
+
 
 describe.each(PSP_KINDS)('with PSP=%s', (kind) => {
   let settle: TestSettle;

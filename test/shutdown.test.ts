@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -13,6 +12,7 @@ import { expectBooksAgree } from './support/agreement';
 import { buildSettle, type Build } from './support/build';
 import { createTestPsp, type TestPsp } from './support/psps';
 import { eventually, uniqueId } from './support/settle';
+import { freePort } from './support/ports';
 
 /**
  * The production processes, as `npm run worker` and `npm run api` start them, against a database and a
@@ -211,12 +211,3 @@ async function emptyDatabase(): Promise<string> {
   return shared.toString();
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}

@@ -1,5 +1,5 @@
 import type { PspFault, PspOperation } from '../../psp/faults';
-import { Random } from './random';
+import { Random } from '../support/random';
 
 /**
  * A scenario: one checkout, the PSP's answers to each of its operations, and what the client does and when.

@@ -1,24 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import readline from 'node:readline';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../dev/postgres';
+import { freePort } from '../support/ports';
 
 /**
  * The pieces of a Settle deployment that the fault suite starts, kills and restarts: separate API and worker
  * processes, PostgreSQL and a Temporal server, each on its own port, all under one run folder.
  */
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+export { freePort };
 
 export interface ProcessExit {
   name: string;

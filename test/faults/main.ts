@@ -12,7 +12,8 @@ import { checkInvariants, readEventFeed } from '../support/invariants';
 import { SettleClient } from './client';
 import { freePort, killEverythingUnder, RestartablePostgres, SupervisedProcess, TemporalServer } from './cluster';
 import { describeViolations, summarize, type ChaosKind, type ChaosRecord, type InjectedFaultLine } from './report';
-import { planCheckout, Random, runWorkload, type CheckoutRun } from './workload';
+import { Random } from '../support/random';
+import { planCheckout, runWorkload, type CheckoutRun } from './workload';
 
 /**
  * `npm run test:faults`: Settle as it is deployed (a separate API process and two worker processes against

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Random } from '../support/random';
 import { NoAnswerError, type Answer, type SettleClient } from './client';
 
 /**
@@ -8,36 +8,6 @@ import { NoAnswerError, type Answer, type SettleClient } from './client';
  * full and racing refunds. Each checkout is drawn from (seed, its index) alone, so a seed gives the same
  * workload however the run's timing falls.
  */
-
-/** A small seeded generator (mulberry32): the same seed, the same draws. */
-export class Random {
-  private state: number;
-
-  constructor(seed: string) {
-    this.state = createHash('sha256').update(seed).digest().readUInt32BE(0);
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-
-  /** An integer from min to max, both included. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-}
 
 export type ClientAction =
   /** Automatic capture left alone, or manual capture captured once authorized. */

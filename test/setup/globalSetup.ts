@@ -1,5 +1,4 @@
 import { chmod, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../db/migrate';
@@ -9,16 +8,8 @@ import { resolveTemporalCli } from '../../dev/temporalCli';
 import { startTemporalDevServer } from '../../dev/temporalServer';
 import { writeWorkflowBundle } from '../../workers/bundle';
 import { startLocalstripe } from './localstripe';
+import { freePort } from '../support/ports';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /**
  * Once per test run: a real PostgreSQL (migrated), a real Temporal dev server, the Stripe API stand-in, and

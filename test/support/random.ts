@@ -1,12 +1,14 @@
+import { createHash } from 'node:crypto';
+
 /**
- * A small seeded generator (mulberry32): every choice a scenario makes comes from it, so one seed draws the
- * same scenario every time.
+ * A small seeded generator (mulberry32): every choice a scenario or a workload makes comes from it, so one
+ * seed draws the same choices every time. A text seed is hashed to the generator's 32-bit state.
  */
 export class Random {
   private state: number;
 
-  constructor(seed: number) {
-    this.state = seed >>> 0;
+  constructor(seed: number | string) {
+    this.state = typeof seed === 'number' ? seed >>> 0 : createHash('sha256').update(seed).digest().readUInt32BE(0);
   }
 
   /** A number in [0, 1). */
