@@ -13,6 +13,7 @@ import { buildSettle, type Build } from './support/build';
 import { createTestPsp, type TestPsp } from './support/psps';
 import { eventually, uniqueId } from './support/settle';
 import { freePort } from './support/ports';
+import { migrate } from '../db/migrate';
 
 /**
  * The production processes, as `npm run worker` and `npm run api` start them, against a database and a
@@ -103,6 +104,47 @@ describe('a worker process stopped with SIGTERM', () => {
       expect(await psp.chargesFor(order.orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: order.amount })]);
     }
     await expectBooksAgree(pool, psp, result);
+  }, 180_000);
+});
+
+describe('an API process stopped with SIGTERM', () => {
+  it('answers the request under way before it exits, and takes no new ones', async () => {
+    await migrate(pool); // the workers apply migrations, and none runs yet
+    const api = await startApi();
+    const created = await fetch(`${api.url}/v1/checkouts`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key') },
+      body: JSON.stringify({ customerId: uniqueId('cus'), currency: 'USD', paymentMethod: 'pm_card_visa', capture: 'manual', orders: [{ sellerId: uniqueId('seller'), amount: 500 }] }),
+    });
+    expect(created.status).toBe(202);
+    const { checkoutId } = (await created.json()) as { checkoutId: string };
+    // No worker runs yet: the cancel (a workflow update) waits on the API until one does.
+    const cancel = fetch(`${api.url}/v1/checkouts/${checkoutId}/cancel`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Connection: 'close' },
+      body: JSON.stringify({ reason: 'asked while the API stops' }),
+    });
+    await eventually('the cancel to reach the checkout', async () => {
+      const history = await temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).fetchHistory().catch(() => undefined);
+      return (history?.events ?? []).length > 0;
+    });
+    // Give the request time to reach the API (arriving after SIGTERM it would be refused, failing this test).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    api.child.kill('SIGTERM');
+    await eventually('the API to stop taking requests', () =>
+      fetch(`${api.url}/healthz`, { headers: { Connection: 'close' } }).then(
+        () => false,
+        () => true,
+      ),
+    );
+
+    await startWorker();
+    const answer = await cancel;
+    expect(answer.status).toBe(202);
+    expect(await answer.json()).toMatchObject({ checkoutId, cancelRequested: true });
+    expect(await api.exited).toBe(0);
+    const result: CheckoutView = await temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
+    expect(result).toMatchObject({ status: 'CANCELED', failureReason: 'Canceled: asked while the API stops' });
   }, 180_000);
 });
 
