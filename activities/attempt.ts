@@ -22,8 +22,12 @@ function currentContext(): Context | undefined {
 export async function withinAttempt<T>(call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
   const context = currentContext();
   if (!context) return call(undefined);
-  const { startToCloseTimeoutMs, currentAttemptScheduledTimestampMs } = context.info;
-  const remaining = currentAttemptScheduledTimestampMs + startToCloseTimeoutMs - DEADLINE_MARGIN_MS - Date.now();
+  // The attempt's own deadline, or the activity's as a whole (schedule-to-close) if that comes first: the
+  // server gives the last attempt its full start-to-close, and the SDK does not stop it at the other.
+  const { startToCloseTimeoutMs, currentAttemptScheduledTimestampMs, scheduleToCloseTimeoutMs, scheduledTimestampMs } = context.info;
+  const deadlines = [currentAttemptScheduledTimestampMs + startToCloseTimeoutMs];
+  if (scheduleToCloseTimeoutMs > 0) deadlines.push(scheduledTimestampMs + scheduleToCloseTimeoutMs);
+  const remaining = Math.min(...deadlines) - DEADLINE_MARGIN_MS - Date.now();
   const bound = new AbortController();
   const onCancel = () => bound.abort(context.cancellationSignal.reason ?? new Error('the activity attempt was cancelled'));
   if (context.cancellationSignal.aborted) onCancel();

@@ -91,10 +91,14 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     pspReference: string,
     failure: Failure,
     to: 'VOIDED' | 'FAILED' | 'CANCELED',
+    releaseId?: string,
   ): Promise<ReleaseOutcome> => {
     let refusal: Failure | undefined;
+    // A PSP keeps the answer to a key, a refusal too (Stripe, for a day): a retry after a refusal is a new
+    // request, with a key of its own.
+    const step = releaseId ? `void:${releaseId}` : 'void';
     try {
-      await withinAttempt((signal) => psp.void({ pspReference, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'void'), signal }));
+      await withinAttempt((signal) => psp.void({ pspReference, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, step), signal }));
     } catch (error) {
       if (!isFinalPspError(error)) throw error;
       refusal = failureOf(error);
@@ -234,14 +238,18 @@ export function createActivities({ pool, psp }: ActivityDeps) {
       await bookCapture(order, fee);
     },
 
-    /** Releases an authorization (nothing moves) and records why; see ReleaseOutcome for what may come back. */
+    /**
+     * Releases an authorization (nothing moves) and records why; see ReleaseOutcome for what may come back.
+     * `releaseId` names a retry after a refusal (the first release of an order needs none).
+     */
     async releasePaymentOrder(
       order: PaymentOrderInput,
       pspReference: string,
       failure: Failure,
       to: 'VOIDED' | 'FAILED' = 'VOIDED',
+      releaseId?: string,
     ): Promise<ReleaseOutcome> {
-      return releaseHold(order, pspReference, failure, to);
+      return releaseHold(order, pspReference, failure, to, releaseId);
     },
 
     /**

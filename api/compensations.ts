@@ -1,8 +1,9 @@
 import { Router } from 'express';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
+import { compensationFor } from '../domain/attention';
 import { compensationWorkflowId, isCheckoutId } from '../domain/ids';
-import { findCheckoutView } from '../db/checkouts';
+import { findCheckoutView, findPaymentOrderInputs } from '../db/checkouts';
+import type { compensationWorkflow } from '../workflows/compensation';
 import { retryCompensationSignal } from '../workflows/definitions';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
@@ -10,7 +11,9 @@ import { parseBody } from './requests';
 
 /**
  * A finished checkout whose void or refund the PSP refused carries `attention` (what is still held, and
- * why). Settle retries on its own; this asks it to try again now.
+ * why). Settle retries on its own; this asks it to try again now. The retrying workflow is started again
+ * if it is no longer running (it gave up after its 30 days, or was terminated): a hold or a capture the PSP
+ * still has is never left without a way to give it back.
  */
 export function compensationRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -23,16 +26,14 @@ export function compensationRoutes(ctx: ApiContext): Router {
     if (!checkout.attention) {
       throw new ApiError(409, 'nothing_to_retry', `the checkout is ${checkout.status} and holds nothing its outcome gave back`);
     }
-    try {
-      await ctx.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).signal(retryCompensationSignal);
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-      throw new ApiError(
-        409,
-        'compensation_ended',
-        'Settle has stopped retrying this compensation; refund what is left with POST /v1/payment-orders/:id/refunds',
-      );
-    }
+    const failure = checkout.failureCode ? { code: checkout.failureCode, message: checkout.failureReason ?? checkout.failureCode } : null;
+    await ctx.temporal.workflow.signalWithStart<typeof compensationWorkflow, []>('compensationWorkflow', {
+      workflowId: compensationWorkflowId(checkoutId),
+      taskQueue: ctx.taskQueue,
+      args: [compensationFor({ checkoutId, status: checkout.status, failure }, await findPaymentOrderInputs(ctx.pool, checkoutId))],
+      signal: retryCompensationSignal,
+      signalArgs: [],
+    });
     res.status(202).json({ checkoutId, status: checkout.status, attention: checkout.attention, retryRequested: true });
   });
 

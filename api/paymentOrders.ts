@@ -91,14 +91,16 @@ export function paymentOrderRoutes(ctx: ApiContext): Router {
     });
     const { refund, answer } = claimed;
     // A replay starts the refund only if the first attempt died before Temporal took it: a refund the PSP
-    // refused must not be sent again, where it might now go through.
-    if (!claimed.started) {
+    // refused must not be sent again, where it might now go through. One still unanswered whose workflow
+    // ended without answering (terminated) is run again: the PSP call repeats under the same idempotency key.
+    const unanswered = claimed.started && (await findRefundView(ctx.pool, refund.refundId))?.status === 'PENDING';
+    if (!claimed.started || unanswered) {
       await startIdempotentWork(ctx.pool, { scope, key, resourceId: refund.refundId }, () =>
         ctx.temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
           workflowId: refundWorkflowId(refund.refundId),
           taskQueue: ctx.taskQueue,
           args: [refund, 'requested_by_customer'],
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          workflowIdReusePolicy: unanswered ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
         }),
       );
     }

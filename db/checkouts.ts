@@ -1,5 +1,5 @@
 import { attentionFor } from '../domain/attention';
-import type { CheckoutAttention, CheckoutInput, CheckoutView, PaymentOrderView } from '../domain/checkout';
+import type { CheckoutAttention, CheckoutInput, CheckoutView, PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
 import { failureReason, type Failure } from '../domain/failures';
 import { amountFromDb, sumMoney, type Currency } from '../domain/money';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
@@ -179,4 +179,20 @@ export async function recordAttention(tx: Queryable, checkoutId: string): Promis
     ],
   );
   return attention;
+}
+
+/** A finished checkout's orders as its workflow was given them, for a compensation started again by the API. */
+export async function findPaymentOrderInputs(db: Queryable, checkoutId: string): Promise<PaymentOrderInput[]> {
+  const { rows } = await db.query(
+    'SELECT id, checkout_id, seller_id, amount, currency, payment_method FROM payment_orders WHERE checkout_id = $1 ORDER BY position',
+    [checkoutId],
+  );
+  return rows.map((row) => ({
+    paymentOrderId: row.id,
+    checkoutId: row.checkout_id,
+    sellerId: row.seller_id,
+    amount: amountFromDb(row.amount),
+    currency: row.currency,
+    paymentMethod: row.payment_method,
+  }));
 }

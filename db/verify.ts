@@ -91,6 +91,12 @@ const checks: Array<{ name: string; claim: string; sql: string }> = [
              AND NOT EXISTS (SELECT 1 FROM payment_orders o WHERE o.checkout_id = c.id AND o.status IN ('PENDING', 'AUTHORIZED'))`,
   },
   {
+    name: 'refund_stalled',
+    claim: 'no refund has waited an hour for the PSP (its workflow ended without an answer: replay its request or retry the compensation)',
+    sql: `SELECT r.id || ' of ' || r.payment_order_id || ' (' || r.amount || ' ' || r.currency || ') pending since ' || r.created_at AS example
+            FROM refunds r WHERE r.status = 'PENDING' AND r.updated_at < now() - interval '1 hour'`,
+  },
+  {
     name: 'held_without_record',
     claim: 'every finished checkout that still holds money its outcome gave back records how much, and why',
     sql: `WITH held AS (

@@ -1,4 +1,6 @@
-import type { CheckoutAttention } from './checkout';
+import type { CheckoutAttention, PaymentOrderInput } from './checkout';
+import type { Failure } from './failures';
+import type { RefundReason } from './refund';
 import { formatMoney, type Currency } from './money';
 import { isTerminalCheckoutStatus, type CheckoutStatus, type PaymentOrderStatus } from './status';
 
@@ -42,5 +44,30 @@ export function attentionFor(checkoutStatus: CheckoutStatus, orders: readonly He
     code,
     message: `The PSP still holds ${parts.join('; ')}. Settle retries; retry now with POST /v1/checkouts/<id>/retry-compensation.`,
     heldAmount: holding.reduce((sum, { held }) => sum + held, 0),
+  };
+}
+
+/** What the workflow that retries a finished checkout's refused compensations works from. */
+export interface CompensationInput {
+  checkoutId: string;
+  orders: PaymentOrderInput[];
+  /** Why the money goes back (the checkout failed, or was canceled), and its failure for released holds. */
+  reason: RefundReason;
+  failure: Failure;
+  /** Whether captured orders are to be refunded (a FAILED or CANCELED checkout) or only holds released. */
+  refundCaptured: boolean;
+}
+
+/** The compensation a finished checkout calls for, from its outcome. */
+export function compensationFor(
+  checkout: { checkoutId: string; status: CheckoutStatus; failure: Failure | null },
+  orders: PaymentOrderInput[],
+): CompensationInput {
+  return {
+    checkoutId: checkout.checkoutId,
+    orders,
+    reason: checkout.status === 'CANCELED' ? 'checkout_canceled' : 'sibling_failed',
+    failure: checkout.failure ?? { code: 'release_refused', message: 'a hold was left after the checkout ended' },
+    refundCaptured: checkout.status === 'FAILED' || checkout.status === 'CANCELED',
   };
 }

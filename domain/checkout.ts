@@ -22,6 +22,8 @@ export interface PaymentOrderInput {
   amount: number;
   currency: Currency;
   paymentMethod: string;
+  /** Set by the checkout that starts it: the order takes a capture only from that checkout (it names itself). */
+  captureFromCheckoutOnly?: boolean;
 }
 
 export interface PaymentOrderView {

@@ -54,6 +54,7 @@ describe('verify', () => {
       'refund_reversal_mismatch',
       'refunded_amount_mismatch',
       'checkout_stalled',
+      'refund_stalled',
       'held_without_record',
       'psp_mismatch',
     ]);

@@ -18,6 +18,7 @@ import {
   type PaymentOrderView,
 } from '../domain/checkout';
 import { failureReason, printableText, type Failure } from '../domain/failures';
+import { compensationFor } from '../domain/attention';
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import type { RefundReason } from '../domain/refund';
 import { isTerminalCheckoutStatus, type CheckoutStatus } from '../domain/status';
@@ -151,15 +152,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       // The PSP refused a void or a refund: the record says what is still held, and this keeps trying.
       await startChild(compensationWorkflow, {
         workflowId: compensationWorkflowId(input.checkoutId),
-        args: [
-          {
-            checkoutId: input.checkoutId,
-            orders: input.orders,
-            reason: status === 'CANCELED' ? 'checkout_canceled' : 'sibling_failed',
-            failure: failure ?? { code: 'release_refused', message: 'a hold was left after the checkout ended' },
-            refundCaptured: status === 'FAILED' || status === 'CANCELED',
-          },
-        ],
+        args: [compensationFor({ checkoutId: input.checkoutId, status, failure: failure ?? null }, input.orders)],
         parentClosePolicy: 'ABANDON',
       }).catch((error: unknown) => {
         // Already retrying (this checkout's outcome recorded once before, by an earlier run): leave it be.
@@ -183,7 +176,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       input.orders.map((order) =>
         startChild(paymentOrderWorkflow, {
           workflowId: paymentOrderWorkflowId(order.paymentOrderId),
-          args: [order],
+          args: [{ ...order, captureFromCheckoutOnly: true }],
           // Should this checkout end without deciding (terminated by an operator), each order is asked to
           // release its hold; a capture already under way still finishes and is booked.
           parentClosePolicy: 'REQUEST_CANCEL',

@@ -1,7 +1,7 @@
 import { condition, setHandler, uuid4 } from '@temporalio/workflow';
+import type { CompensationInput } from '../domain/attention';
 import type { CheckoutView, PaymentOrderInput } from '../domain/checkout';
-import type { Failure } from '../domain/failures';
-import { REFUND_ID_PREFIX, type RefundReason } from '../domain/refund';
+import { REFUND_ID_PREFIX } from '../domain/refund';
 import { untilDone } from './activityOptions';
 import { retryCompensationSignal } from './definitions';
 import { refundPaymentOrder } from './refund';
@@ -11,15 +11,6 @@ const FIRST_RETRY_MS = 60 * 60_000;
 const LONGEST_RETRY_MS = 24 * 60 * 60_000;
 const GIVE_UP_AFTER_MS = 30 * 24 * 60 * 60_000;
 
-export interface CompensationInput {
-  checkoutId: string;
-  orders: PaymentOrderInput[];
-  /** Why the money goes back (the checkout failed, or was canceled), and its failure for released holds. */
-  reason: RefundReason;
-  failure: Failure;
-  /** Whether captured orders are to be refunded (a FAILED or CANCELED checkout) or only holds released. */
-  refundCaptured: boolean;
-}
 
 /**
  * A finished checkout whose compensation the PSP refused (a void or a refund) still holds the buyer's money;
@@ -48,7 +39,7 @@ export async function compensationWorkflow(input: CompensationInput): Promise<Ch
 async function compensateOrder(order: PaymentOrderInput, input: CompensationInput): Promise<void> {
   let state = await untilDone.paymentOrderState(order.paymentOrderId);
   if (state.status === 'AUTHORIZED' && state.pspReference) {
-    await untilDone.releasePaymentOrder(order, state.pspReference, input.failure);
+    await untilDone.releasePaymentOrder(order, state.pspReference, input.failure, 'VOIDED', uuid4());
     state = await untilDone.paymentOrderState(order.paymentOrderId);
   }
   if (input.refundCaptured && (state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED')) {

@@ -4,7 +4,6 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
-  patched,
   setHandler,
   workflowInfo,
   ActivityFailure,
@@ -25,7 +24,6 @@ import {
 
 const PSP_UNAVAILABLE: Failure = { code: 'psp_unavailable', message: 'the PSP did not answer before the deadline' };
 const NOT_COMPLETED: Failure = { code: 'payment_not_completed', message: 'the payment waited on the buyer or the bank for too long' };
-const CAPTURE_FROM_CHECKOUT_ONLY = 'capture-from-checkout-only';
 const RELEASED: Failure = { code: 'released', message: 'the hold was released on request' };
 const CHECKOUT_CLOSED: Failure = { code: 'checkout_closed', message: 'the checkout ended without deciding this order' };
 /** A payment waiting on the buyer or the bank is asked after again after these waits, unless a webhook comes first. */
@@ -53,8 +51,9 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     if (!captureStarted && typeof decision !== 'object') decision = failureFrom(failure, RELEASED);
   };
   setHandler(captureSignal, (request) => {
-    // Orders started before checkouts named themselves in the capture signal take it as they always did.
-    const fromCheckout = !patched(CAPTURE_FROM_CHECKOUT_ONLY) || request?.checkoutRunId === workflowInfo().parent?.runId;
+    // An order started by a checkout that does not name itself (code from before it did, still running
+    // during a rolling deploy) takes the capture as it always did.
+    const fromCheckout = !order.captureFromCheckoutOnly || request?.checkoutRunId === workflowInfo().parent?.runId;
     if (view.status === 'AUTHORIZED' && fromCheckout) decision ??= 'capture';
   });
   setHandler(releaseSignal, releaseRequested);

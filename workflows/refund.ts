@@ -7,7 +7,7 @@ import { untilDone } from './activityOptions';
 
 /** While another refund of the order is in flight, a compensation looks again after these waits. */
 const FIRST_LOOK_MS = 2_000;
-const LONGEST_LOOK_MS = 60_000;
+const LONGEST_LOOK_MS = 10 * 60_000; // a refund that stays unanswered for days must not fill the history
 
 /**
  * Gives money back for a captured payment order: refund at the PSP, then in one database transaction debit
