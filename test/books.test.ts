@@ -124,19 +124,35 @@ describe('the database guards the ledger', () => {
 
   it("refuses a second movement of a seller's wallet for the same payment order and step", async () => {
     const order = (await recordedCheckout([100])).orders[0]!;
-    const move = (amount: number) =>
-      pool.query(`INSERT INTO wallet_movements (payment_order_id, step, seller_id, currency, amount) VALUES ($1, 'capture', $2, 'USD', $3)`, [
-        order.paymentOrderId,
-        order.sellerId,
-        amount,
-      ]);
-    await pool.query(`INSERT INTO wallets (seller_id, currency) VALUES ($1, 'USD')`, [order.sellerId]);
-    await move(100);
-    for (const amount of [100, 250]) {
-      await expect(move(amount)).rejects.toMatchObject({ code: '23505', constraint: 'wallet_movements_pkey' });
+    // In a transaction rolled back at the end: a raw movement without its wallet balance would be a breach
+    // that every other suite's verify, on this shared database, would see.
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      const move = async (amount: number) => {
+        await tx.query('SAVEPOINT move');
+        try {
+          await tx.query(`INSERT INTO wallet_movements (payment_order_id, step, seller_id, currency, amount) VALUES ($1, 'capture', $2, 'USD', $3)`, [
+            order.paymentOrderId,
+            order.sellerId,
+            amount,
+          ]);
+        } catch (error) {
+          await tx.query('ROLLBACK TO SAVEPOINT move');
+          throw error;
+        }
+      };
+      await tx.query(`INSERT INTO wallets (seller_id, currency) VALUES ($1, 'USD')`, [order.sellerId]);
+      await move(100);
+      for (const amount of [100, 250]) {
+        await expect(move(amount)).rejects.toMatchObject({ code: '23505', constraint: 'wallet_movements_pkey' });
+      }
+      const { rows } = await tx.query('SELECT step, amount FROM wallet_movements WHERE payment_order_id = $1', [order.paymentOrderId]);
+      expect(rows.map((row) => [row.step, Number(row.amount)])).toEqual([['capture', 100]]);
+    } finally {
+      await tx.query('ROLLBACK');
+      tx.release();
     }
-    const { rows } = await pool.query('SELECT step, amount FROM wallet_movements WHERE payment_order_id = $1', [order.paymentOrderId]);
-    expect(rows.map((row) => [row.step, Number(row.amount)])).toEqual([['capture', 100]]);
   });
 
   it('applies each migration once', async () => {

@@ -265,6 +265,9 @@ describe('with PSP=simulated', () => {
     settle.psp.inject({ operation: 'authorize', paymentMethod: slow }, { kind: 'slow', ms: 1_500 });
     const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: slow, orders: [{ sellerId: uniqueId('s'), amount: 600 }] });
     const orderId = await eventually('the order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
+    await eventually('the order to be authorizing', () =>
+      settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).describe().then(() => true, () => false),
+    );
     await signalFromShell(checkoutWorkflowId(checkoutId), 'capture');
     // And one sent straight to the payment order, which only its checkout may decide.
     await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).signal(captureSignal);
