@@ -11,13 +11,12 @@ const FIRST_RETRY_MS = 60 * 60_000;
 const LONGEST_RETRY_MS = 24 * 60 * 60_000;
 const GIVE_UP_AFTER_MS = 30 * 24 * 60 * 60_000;
 
-
 /**
  * A finished checkout whose compensation the PSP refused (a void or a refund) still holds the buyer's money;
  * its record says how much and why. This workflow, `compensation-<checkoutId>`, started by the checkout,
- * tries again: on its own with growing waits, and at once on the `retryCompensation` signal (the API's
- * POST /v1/checkouts/:id/retry-compensation sends it). It ends when nothing is held any more, or after 30
- * days, leaving the record for a person.
+ * tries again: on its own with growing waits, and at once on the `retryCompensation` signal. It ends when
+ * nothing is held any more, or after 30 days, leaving the record for a person; the API's
+ * POST /v1/checkouts/:id/retry-compensation signals it, starting it again if it is no longer running.
  */
 export async function compensationWorkflow(input: CompensationInput): Promise<CheckoutView> {
   let requested = 0;
