@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
@@ -6,6 +5,7 @@ import { createPool } from '../db/pool';
 import { createApp } from './app';
 import { stripeAmountRule } from '../psp/stripeAmounts';
 import { stripeWebhooksFor } from './webhooks';
+import { listen } from './listen';
 
 /**
  * `npm run api`: one API process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
@@ -28,9 +28,7 @@ async function main(): Promise<void> {
     stripeWebhooks: stripeWebhooksFor(config.psp),
     amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);
-  });
+  const server = await listen(app, config.port);
   logger.info({ port: config.port, temporal: temporalAddress }, 'Settle API listening');
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());

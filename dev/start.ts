@@ -1,6 +1,5 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -17,6 +16,7 @@ import { createConfiguredWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
 import { startTemporalDevServer } from './temporalServer';
+import { listen } from '../api/listen';
 
 /**
  * `npm start`: Settle on one machine with nothing else installed. Brings up PostgreSQL (embedded, unless
@@ -94,9 +94,7 @@ async function main(): Promise<void> {
       stripeWebhooks: stripeWebhooksFor(config.psp),
       amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
     });
-    const server: Server = await new Promise((resolve, reject) => {
-      const listening = app.listen(config.port, () => resolve(listening)).on('error', reject);
-    });
+    const server = await listen(app, config.port);
     stops.push(() => new Promise((resolve) => server.close(resolve)));
 
     say(`API:             http://localhost:${config.port}  (try GET /healthz)`);
