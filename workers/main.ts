@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { ensureReconciliationSchedule } from './schedules';
+import { ensureSearchAttributes } from './searchAttributes';
 import { createConfiguredWorker } from './worker';
 
 /**
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporalAddress });
   try {
     await migrate(pool);
+    const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+    if (added.length > 0) console.log(`[settle] registered search attributes ${added.join(', ')} in namespace '${config.temporal.namespace}'`);
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
     await ensureReconciliationSchedule(
       new Client({ connection, namespace: config.temporal.namespace }),

@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { checkoutWorkflowId } from '../domain/ids';
+import { ensureSearchAttributes } from '../workers/searchAttributes';
+import { CheckoutStatusAttribute, CustomerIdAttribute } from '../workflows/definitions';
+import { eventually } from './support/settle';
+
+let connection: Connection;
+beforeAll(async () => {
+  connection = await Connection.connect({ address: process.env.SETTLE_TEST_TEMPORAL_ADDRESS! });
+});
+afterAll(() => connection?.close());
+
+/** A namespace of its own, as on a Temporal cluster that has never seen Settle. */
+async function freshNamespace(): Promise<string> {
+  const namespace = `settle-${randomUUID().slice(0, 8)}`;
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  await eventually('the namespace to be usable', () => connection.operatorService.listSearchAttributes({ namespace }).then(() => true, () => false));
+  return namespace;
+}
+
+/** Starts a checkout workflow the way the API does (no worker needed: the start itself checks the attributes). */
+function startCheckout(namespace: string) {
+  const client = new Client({ connection, namespace });
+  return client.workflow.start('checkoutWorkflow', {
+    workflowId: checkoutWorkflowId(`chk_${randomUUID().replace(/-/g, '')}`),
+    taskQueue: `unpolled-${randomUUID()}`,
+    args: [],
+    typedSearchAttributes: [
+      { key: CheckoutStatusAttribute, value: 'PENDING' },
+      { key: CustomerIdAttribute, value: 'cus_1' },
+    ],
+  });
+}
+
+describe("Settle's search attributes on a cluster that has never seen Settle", () => {
+  it('are registered by the worker, once, however many workers start together, and then checkouts start', async () => {
+    const namespace = await freshNamespace();
+    const refused = (await startCheckout(namespace).catch((error: Error & { cause?: Error }) => error)) as Error & { cause?: Error };
+    expect(`${refused.message}: ${refused.cause?.message}`).toMatch(/CheckoutStatus/);
+
+    const added = await Promise.all([1, 2, 3].map(() => ensureSearchAttributes(connection, namespace)));
+    expect(added.flat().sort()).toEqual(expect.arrayContaining(['CheckoutStatus', 'CustomerId']));
+    expect(await ensureSearchAttributes(connection, namespace)).toEqual([]);
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    expect(Object.keys(customAttributes ?? {})).toEqual(expect.arrayContaining(['CheckoutStatus', 'CustomerId']));
+
+    const handle = await eventually('a checkout to start with its search attributes', () => startCheckout(namespace).catch(() => undefined));
+    await handle.terminate('test');
+  });
+});
