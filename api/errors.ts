@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
-import { ApplicationFailure, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, NamespaceNotFoundError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { NOT_CANCELABLE, NOT_CAPTURABLE } from '../workflows/definitions';
@@ -59,6 +59,26 @@ const updateRejections: Record<string, [number, string]> = {
 
 const UNAVAILABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '53300']);
 
+/** gRPC status codes Temporal answers for a request that will not pass however often it is retried. */
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_NOT_FOUND = 5;
+
+/**
+ * A Temporal refusal that is the operator's to fix, not an outage: a namespace that does not exist, or
+ * one without Settle's search attributes. Named, so that nobody waits for it to come back.
+ */
+function temporalMisconfiguration(error: ServiceError): string | undefined {
+  const cause = error.cause as (Error & { code?: number; details?: string }) | undefined;
+  const detail = cause?.details ?? cause?.message ?? '';
+  if (cause?.code === GRPC_NOT_FOUND && /namespace/i.test(detail)) {
+    return `Temporal has no such namespace (${detail}); set TEMPORAL_NAMESPACE to one that exists, or create it`;
+  }
+  if (cause?.code === GRPC_INVALID_ARGUMENT && /search attribute/i.test(detail)) {
+    return `Temporal refused Settle's search attributes (${detail}); start a Settle worker against this namespace: it registers them`;
+  }
+  return undefined;
+}
+
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   const parserError = bodyParserErrors[(error as { type?: string })?.type ?? ''];
@@ -68,7 +88,14 @@ export function toApiError(error: unknown): ApiError | undefined {
     if (rejection) return new ApiError(rejection[0], rejection[1], error.cause.message);
   }
   if (error instanceof WorkflowNotFoundError) return new ApiError(404, 'not_found', 'no such checkout');
-  if (error instanceof ServiceError) return new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
+  if (error instanceof NamespaceNotFoundError) {
+    return new ApiError(503, 'temporal_misconfigured', `Temporal has no namespace '${error.namespace}'; set TEMPORAL_NAMESPACE to one that exists, or create it`);
+  }
+  if (error instanceof ServiceError) {
+    const misconfigured = temporalMisconfiguration(error);
+    if (misconfigured) return new ApiError(503, 'temporal_misconfigured', misconfigured);
+    return new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
+  }
   // PostgreSQL refuses text holding a NUL byte (or not UTF-8): the client sent it, whichever route took it.
   if ((error as { code?: string })?.code === '22021') {
     return new ApiError(400, 'invalid_request', 'the request holds characters that are not allowed (NUL bytes or invalid UTF-8)');

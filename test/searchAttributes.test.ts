@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
+import pino from 'pino';
+import { createApp } from '../api/app';
+import { listen } from '../api/listen';
 import { checkoutWorkflowId } from '../domain/ids';
+import { createPool } from '../db/pool';
 import { ensureSearchAttributes } from '../workers/searchAttributes';
 import { CheckoutStatusAttribute, CustomerIdAttribute } from '../workflows/definitions';
 import { eventually } from './support/settle';
@@ -48,5 +52,43 @@ describe("Settle's search attributes on a cluster that has never seen Settle", (
 
     const handle = await eventually('a checkout to start with its search attributes', () => startCheckout(namespace).catch(() => undefined));
     await handle.terminate('test');
+  });
+});
+
+describe('an API pointed at a namespace Settle cannot use', () => {
+  const post = async (namespace: string) => {
+    const pool = createPool(process.env.SETTLE_TEST_DATABASE_URL!, 2);
+    const app = createApp({
+      pool,
+      temporal: new Client({ connection, namespace }),
+      taskQueue: `unpolled-${randomUUID()}`,
+      authorizationWindowMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    const server = await listen(app, 0, '127.0.0.1');
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/v1/checkouts`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID() },
+        body: JSON.stringify({ customerId: 'cus_1', currency: 'USD', paymentMethod: 'pm_card_visa', orders: [{ sellerId: 's1', amount: 100 }] }),
+      });
+      return { status: response.status, body: (await response.json()) as { error: { code: string; message: string } } };
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await pool.end();
+    }
+  };
+
+  it('names a namespace without search attributes as a configuration error, not as unavailable', async () => {
+    const answer = await post(await freshNamespace());
+    expect(answer.status).toBe(503);
+    expect(answer.body.error.code).toBe('temporal_misconfigured');
+    expect(answer.body.error.message).toMatch(/search attribute.*start a Settle worker/);
+  });
+
+  it('names a namespace that does not exist', async () => {
+    const answer = await post(`settle-missing-${randomUUID().slice(0, 8)}`);
+    expect(answer).toMatchObject({ status: 503, body: { error: { code: 'temporal_misconfigured' } } });
+    expect(answer.body.error.message).toMatch(/TEMPORAL_NAMESPACE/);
   });
 });
