@@ -260,6 +260,15 @@ describe('with PSP=simulated', () => {
     expect(await settle.checkoutResult(checkoutId)).toMatchObject({ status: 'CANCELED' });
   });
 
+  it('an authorization report signalled from a shell for an order the checkout does not have is ignored', async () => {
+    const checkoutId = await settle.createCheckout({ capture: 'manual', orders: [{ sellerId: uniqueId('s'), amount: 400 }] });
+    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+    await signalFromShell(checkoutWorkflowId(checkoutId), 'authorizationReport', '{"paymentOrderId":"po_bogus","outcome":"authorized","pspReference":null}');
+    await signalFromShell(checkoutWorkflowId(checkoutId), 'authorizationReport', '"not a report"');
+    expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'still works' })).status).toBe(202);
+    expect(await settle.checkoutResult(checkoutId)).toMatchObject({ status: 'CANCELED', orders: [expect.objectContaining({ status: 'VOIDED' })] });
+  });
+
   it('a capture signal sent before the checkout waits for its capture is ignored', async () => {
     const slow = await settle.psp.paymentMethod('visa');
     settle.psp.inject({ operation: 'authorize', paymentMethod: slow }, { kind: 'slow', ms: 1_500 });

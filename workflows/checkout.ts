@@ -129,8 +129,10 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
 
   const reports = new Map<string, AuthorizationReport>();
   setHandler(authorizationReportSignal, (report) => {
+    // Its own orders report once each; anything else (a signal from a shell) is not a report of this checkout.
+    const order = view.orders.find((candidate) => candidate.orderId === report?.paymentOrderId);
+    if (!order || (report.outcome !== 'authorized' && report.outcome !== 'failed')) return;
     reports.set(report.paymentOrderId, report);
-    const order = orderView(report.paymentOrderId);
     order.status = report.outcome === 'authorized' ? 'AUTHORIZED' : 'FAILED';
     order.pspReference = report.pspReference;
     order.failureCode = report.failureCode ?? null;
