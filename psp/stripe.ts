@@ -34,7 +34,7 @@ function withoutHiddenRetries(inner: ReturnType<typeof Stripe.createFetchHttpCli
   return {
     getClientName: () => inner.getClientName(),
     makeRequest: (...args) =>
-      untilAborted(inner.makeRequest(...args)).catch((error: Error & { code?: string }) => {
+      inner.makeRequest(...args).catch((error: Error & { code?: string }) => {
         if (callSignal.getStore()?.aborted) throw error;
         throw Object.assign(new Error(`connection lost: ${error.message}`), { code: 'SETTLE_CONNECTION_LOST', cause: error });
       }),
@@ -54,17 +54,6 @@ const abortableFetch: typeof fetch = (url, init) => {
   const signals = [init?.signal, signal].filter((candidate): candidate is AbortSignal => candidate instanceof AbortSignal);
   return fetch(url, { ...init, ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}) });
 };
-
-function untilAborted<T>(request: Promise<T>): Promise<T> {
-  const signal = callSignal.getStore();
-  if (!signal) return request;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    request.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** Builds the `stripe` client the adapter and the webhook endpoint share. */
 export function createStripeClient(options: StripePspOptions): Stripe {

@@ -6,6 +6,7 @@ import { PSP_KINDS, type PspKind } from './support/psps';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 import { signalFromShell } from './support/shell';
+import { activityScheduled } from './support/history';
 
 /**
  * Sequences of PSP answers, process events and client requests tried as an adversary would, each checked
@@ -29,13 +30,7 @@ function withSettle(kind: PspKind) {
     violations: async (checkoutIds: string[], settleWithinMs: number) =>
       formatViolations(await checkInvariants({ pool: settle().pool, psp: settle().psp, checkoutIds, settleWithinMs })),
     /** Whether an activity of this type has been scheduled in a workflow's history. */
-    scheduled: async (workflowId: string, activityType: string) => {
-      const history = await settle()
-        .temporal.workflow.getHandle(workflowId)
-        .fetchHistory()
-        .catch(() => undefined);
-      return (history?.events ?? []).some((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
-    },
+    scheduled: (workflowId: string, activityType: string) => activityScheduled(settle().temporal, workflowId, activityType),
     /** How the workflow closed, as Temporal has it (COMPLETED, FAILED, TERMINATED, ...), once it has. */
     workflowStatus: async (workflowId: string) => {
       const handle = settle().temporal.workflow.getHandle(workflowId);

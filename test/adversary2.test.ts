@@ -11,6 +11,7 @@ import { verifyBooks } from '../db/verify';
 import { refundWorkflowId } from '../domain/refund';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { activityScheduled } from './support/history';
 
 /**
  * Sequences of PSP answers, deadlines and operator actions tried as an adversary would against the money
@@ -28,13 +29,7 @@ describe('adversary2, with PSP=simulated', () => {
   const seller = () => uniqueId('seller');
   const violations = async (checkoutIds: string[], settleWithinMs: number) =>
     formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds, settleWithinMs }));
-  const scheduled = async (workflowId: string, activityType: string) => {
-    const history = await settle.temporal.workflow
-      .getHandle(workflowId)
-      .fetchHistory()
-      .catch(() => undefined);
-    return (history?.events ?? []).some((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
-  };
+  const scheduled = (workflowId: string, activityType: string) => activityScheduled(settle.temporal, workflowId, activityType);
 
   it('an authorization attempt still at the PSP when its activity runs out of its 10 minutes places no hold after the release looked', async () => {
     // An order recorded as the checkout workflow records it; its payment-order workflow is played by hand:

@@ -8,6 +8,7 @@ import { PSP_KINDS } from './support/psps';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 import { signalFromShell } from './support/shell';
+import { activityScheduled } from './support/history';
 
 
 
@@ -25,14 +26,7 @@ describe.each(PSP_KINDS)('with PSP=%s', (kind) => {
     expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
   const eventTypes = async (checkoutId: string) =>
     (await settle.pool.query('SELECT type FROM events WHERE checkout_id = $1 ORDER BY id', [checkoutId])).rows.map((row) => row.type);
-  /** Whether an activity of this type has been scheduled in a workflow's history. */
-  const scheduled = async (workflowId: string, activityType: string) => {
-    const history = await settle.temporal.workflow
-      .getHandle(workflowId)
-      .fetchHistory()
-      .catch(() => undefined); // not started yet
-    return (history?.events ?? []).some((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
-  };
+  const scheduled = (workflowId: string, activityType: string) => activityScheduled(settle.temporal, workflowId, activityType);
 
   describe('a compensation the PSP refuses', () => {
     it('a capture declined and its void refused: the sibling captured meanwhile is booked and refunded, the hold is recorded, a retry releases it', async () => {
@@ -178,10 +172,13 @@ describe('with PSP=simulated', () => {
   });
   afterAll(() => settle?.stop());
 
-  it("a customer's partial refund refused while the compensation refunded the rest: the compensation refunds that part too", async () => {
+  /**
+   * A checkout whose first order (1000) is captured while its second's capture is slow, and whose third's
+   * capture is then declined: a refund of the first can be asked for before the checkout fails and compensates.
+   */
+  const failingWithOneOrderCaptured = async () => {
     const declinesCapture = await settle.psp.paymentMethod('visa');
     settle.psp.inject({ operation: 'capture', paymentMethod: declinesCapture }, { kind: 'decline', code: 'expired_card' });
-    // The other order's capture is slow, so the customer's refund is accepted before the checkout fails.
     const slowToCapture = await settle.psp.paymentMethod('visa');
     settle.psp.inject({ operation: 'capture', paymentMethod: slowToCapture }, { kind: 'slow', ms: 2_000 });
     const checkoutId = await settle.createCheckout({
@@ -195,6 +192,11 @@ describe('with PSP=simulated', () => {
       const order = (await settle.checkout(checkoutId)).orders[0]!;
       return order.status === 'SUCCEEDED' ? order : undefined;
     });
+    return { checkoutId, captured };
+  };
+
+  it("a customer's partial refund refused while the compensation refunded the rest: the compensation refunds that part too", async () => {
+    const { checkoutId, captured } = await failingWithOneOrderCaptured();
     // The customer's refund is refused at the PSP (its first attempt, answered late), after the compensation
     // reserved and refunded only what was left.
     settle.psp.inject({ operation: 'refund', paymentOrderId: captured.orderId }, { kind: 'decline', code: 'charge_disputed', times: 1, afterMs: 10_000 });
@@ -213,21 +215,7 @@ describe('with PSP=simulated', () => {
   }, 90_000);
 
   it('a refund the API accepted but whose workflow never started is not waited on for ever by a compensation', async () => {
-    const declinesCapture = await settle.psp.paymentMethod('visa');
-    settle.psp.inject({ operation: 'capture', paymentMethod: declinesCapture }, { kind: 'decline', code: 'expired_card' });
-    const slowToCapture = await settle.psp.paymentMethod('visa');
-    settle.psp.inject({ operation: 'capture', paymentMethod: slowToCapture }, { kind: 'slow', ms: 2_000 });
-    const checkoutId = await settle.createCheckout({
-      orders: [
-        { sellerId: uniqueId('s'), amount: 1000 },
-        { sellerId: uniqueId('s'), amount: 500, paymentMethod: slowToCapture },
-        { sellerId: uniqueId('s'), amount: 3000, paymentMethod: declinesCapture },
-      ],
-    });
-    const captured = await eventually('the first order to be captured', async () => {
-      const order = (await settle.checkout(checkoutId)).orders[0]!;
-      return order.status === 'SUCCEEDED' ? order : undefined;
-    });
+    const { checkoutId, captured } = await failingWithOneOrderCaptured();
     // What the API does before it starts the refund's workflow, and then the start never happens.
     const stranded = `re_${randomUUID().replace(/-/g, '')}`;
     await withTransaction(settle.pool, (tx) =>
