@@ -1,4 +1,6 @@
 import path from 'node:path';
+import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS } from './db/idempotency';
 import { parseFaultRates, type FaultRate } from './psp/faultRates';
@@ -55,6 +57,29 @@ const settings = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/**
+ * Temporal's own client variables, read by @temporalio/envconfig as every Temporal SDK and the CLI read them:
+ * over a profile of the TOML file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml; profile
+ * TEMPORAL_PROFILE, else "default"). TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE are also Settle's own settings.
+ */
+const TEMPORAL_CLIENT_VARIABLES = [
+  'TEMPORAL_CONFIG_FILE',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_DATA',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
+] as const;
+
+/** Every environment variable Settle reads (besides TEMPORAL_GRPC_META_<NAME>, gRPC headers to Temporal). */
+export const SETTLE_VARIABLES: readonly string[] = [...Object.keys(settings.shape), ...TEMPORAL_CLIENT_VARIABLES];
+
 const schema = settings.superRefine((env, ctx) => {
   if (env.PSP !== 'simulated' && env.SIMULATED_PSP_FAULTS.length > 0) {
     ctx.addIssue({ code: 'custom', path: ['SIMULATED_PSP_FAULTS'], message: 'applies only to PSP=simulated' });
@@ -82,7 +107,10 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   temporal: {
+    /** The Temporal frontend Settle uses; none means `npm start` runs the dev server itself. */
     address: string | undefined;
+    /** How to reach it beyond its address: Temporal Cloud's API key, mTLS, gRPC headers. */
+    connection: TemporalConnectionSettings;
     namespace: string;
     taskQueue: string;
     cliPath: string | undefined;
@@ -105,6 +133,13 @@ export interface Config {
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
 }
 
+export interface TemporalConnectionSettings {
+  apiKey?: string;
+  /** true: TLS with the system's roots (implied by an API key); false: plaintext. */
+  tls?: TLSConfig | boolean;
+  metadata?: Record<string, string>;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -118,13 +153,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Settle cannot start: bad configuration\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const temporal = temporalClient(present as Record<string, string>);
   return {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
+      address: temporal.address,
+      connection: temporal.connection,
+      namespace: temporal.namespace ?? e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       cliPath: e.TEMPORAL_CLI,
       devServerPort: e.TEMPORAL_DEV_PORT,
@@ -150,6 +187,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     },
     logLevel: e.LOG_LEVEL,
+  };
+}
+
+/**
+ * The Temporal profile (file, then TEMPORAL_* variables over it), as Temporal's SDKs and CLI resolve it: a
+ * profile with an API key and no TLS settings gets TLS, as Temporal Cloud needs. Certificates named by path
+ * are read now, so a missing file stops start-up naming it.
+ */
+function temporalClient(env: Record<string, string>): { address?: string; namespace?: string; connection: TemporalConnectionSettings } {
+  const fail = (message: string): never => {
+    throw new ConfigError(`Settle cannot start: bad Temporal configuration\n  ${message}`);
+  };
+  let options: ReturnType<typeof toClientOptions>;
+  try {
+    options = toClientOptions(loadClientConfigProfile({ profile: env.TEMPORAL_PROFILE, overrideEnvVars: env }));
+  } catch (error) {
+    const where = env.TEMPORAL_CONFIG_FILE ? ` (TEMPORAL_CONFIG_FILE=${env.TEMPORAL_CONFIG_FILE})` : '';
+    return fail(`${(error as Error).message}${where}`);
+  }
+  const { address, apiKey, tls, metadata } = options.connectionOptions;
+  if (address !== undefined && !/^[^\s:]+:\d+$/.test(address)) fail(`address '${address}' of profile '${env.TEMPORAL_PROFILE ?? 'default'}': must be host:port`);
+  if (apiKey !== undefined && typeof apiKey !== 'string') fail('the API key must be text');
+  return {
+    address,
+    namespace: options.namespace,
+    connection: {
+      ...(apiKey ? { apiKey } : {}),
+      ...(tls !== undefined && tls !== null ? { tls } : {}),
+      ...(metadata && Object.keys(metadata).length > 0 ? { metadata: metadata as Record<string, string> } : {}),
+    },
   };
 }
 

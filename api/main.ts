@@ -1,7 +1,8 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import pino from 'pino';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { createPool } from '../db/pool';
+import { connectClient } from '../temporalConnection';
 import { createApp } from './app';
 import { stripeAmountRule } from '../psp/stripeAmounts';
 import { stripeWebhooksFor } from './webhooks';
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const { databaseUrl, temporalAddress } = requireSharedServices(config, 'an API');
   const logger = pino({ level: config.logLevel });
   const pool = createPool(databaseUrl, config.databasePoolSize);
-  const connection = await Connection.connect({ address: temporalAddress });
+  const connection = await connectClient(config, temporalAddress);
   const app = createApp({
     pool,
     temporal: new Client({ connection, namespace: config.temporal.namespace }),

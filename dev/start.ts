@@ -1,8 +1,7 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config';
 import { createApp } from '../api/app';
@@ -18,6 +17,7 @@ import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
 import { startTemporalDevServer } from './temporalServer';
 import { listen } from '../api/listen';
+import { connectTemporal } from '../temporalConnection';
 
 /**
  * `npm start`: Settle on one machine with nothing else installed. Brings up PostgreSQL (embedded, unless
@@ -75,10 +75,9 @@ async function main(): Promise<void> {
       temporalAddress = server.address;
     }
 
-    const connection = await Connection.connect({ address: temporalAddress });
-    stops.push(() => connection.close());
-    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
-    stops.push(() => nativeConnection.close());
+    const connections = await connectTemporal(config, temporalAddress);
+    stops.push(() => connections.close());
+    const { connection, nativeConnection } = connections;
     const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
     // The dev server is started with them; a server at TEMPORAL_ADDRESS may never have seen Settle.

@@ -6,6 +6,7 @@ import { createApp } from '../api/app';
 import { listen } from '../api/listen';
 import { checkoutWorkflowId } from '../domain/ids';
 import { createPool } from '../db/pool';
+import { ConfigError } from '../config';
 import { ensureSearchAttributes } from '../workers/searchAttributes';
 import { CheckoutStatusAttribute, CustomerIdAttribute } from '../workflows/definitions';
 import { eventually } from './support/settle';
@@ -90,5 +91,22 @@ describe('an API pointed at a namespace Settle cannot use', () => {
     const answer = await post(`settle-missing-${randomUUID().slice(0, 8)}`);
     expect(answer).toMatchObject({ status: 503, body: { error: { code: 'temporal_misconfigured' } } });
     expect(answer.body.error.message).toMatch(/TEMPORAL_NAMESPACE/);
+  });
+});
+
+describe('a namespace whose search attributes this identity may not add (Temporal Cloud)', () => {
+  it('stops the worker with the commands that register them by hand', async () => {
+    const refusing = {
+      operatorService: {
+        listSearchAttributes: async () => ({ customAttributes: { CustomerId: 2 } }),
+        addSearchAttributes: async () => {
+          throw new Error('7 PERMISSION_DENIED: Request unauthorized.');
+        },
+      },
+    } as unknown as Connection;
+    const failure = await ensureSearchAttributes(refusing, 'settle.a1b2c').catch((error: Error) => error);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toMatch(/lacks the search attributes CheckoutStatus and adding them failed \(7 PERMISSION_DENIED/);
+    expect((failure as Error).message).toContain('temporal operator search-attribute create --namespace settle.a1b2c --name CheckoutStatus --type Keyword');
   });
 });

@@ -1,8 +1,8 @@
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
+import { connectTemporal } from '../temporalConnection';
 import { ensureReconciliationSchedule } from './schedules';
 import { ensureSearchAttributes } from './searchAttributes';
 import { createConfiguredWorker } from './worker';
@@ -16,8 +16,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireSharedServices(config, 'a worker');
   const pool = createPool(databaseUrl, config.databasePoolSize);
-  const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
-  const connection = await Connection.connect({ address: temporalAddress });
+  const temporal = await connectTemporal(config, temporalAddress);
+  const { connection, nativeConnection } = temporal;
   try {
     await migrate(pool);
     const added = await ensureSearchAttributes(connection, config.temporal.namespace);
@@ -31,8 +31,7 @@ async function main(): Promise<void> {
     console.log(`[settle] worker polling task queue '${config.temporal.taskQueue}' at ${temporalAddress}`);
     await worker.run();
   } finally {
-    await connection.close();
-    await nativeConnection.close();
+    await temporal.close();
     await pool.end();
   }
 }

@@ -1,5 +1,6 @@
 import type { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { ConfigError } from '../config';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 /**
@@ -19,7 +20,25 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   } catch (error) {
     // Another worker added them between our look and our add.
     const { customAttributes: now } = await connection.operatorService.listSearchAttributes({ namespace });
-    if (!missing.every((attribute) => attribute.name in (now ?? {}))) throw error;
+    const stillMissing = missing.filter((attribute) => !(attribute.name in (now ?? {})));
+    if (stillMissing.length > 0) {
+      // Temporal Cloud, or a cluster whose operator API this identity may not use: registration is by hand.
+      const flags = stillMissing.map((attribute) => `--name ${attribute.name} --type ${typeName(attribute.type)}`).join(' ');
+      throw new ConfigError(
+        `Settle cannot start: namespace '${namespace}' lacks the search attributes ${stillMissing.map((a) => a.name).join(', ')} ` +
+          `and adding them failed (${(error as Error).message}). Register them once, then start again:\n` +
+          `  temporal operator search-attribute create --namespace ${namespace} ${flags}\n` +
+          `  (on Temporal Cloud, add them in the namespace's settings, or with tcld or Terraform, with the same names and types)`,
+      );
+    }
   }
   return missing.map((attribute) => attribute.name);
+}
+
+/** KEYWORD_LIST -> KeywordList, as Temporal's tools spell the types. */
+function typeName(type: string): string {
+  return type
+    .split('_')
+    .map((word) => word[0] + word.slice(1).toLowerCase())
+    .join('');
 }
