@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +79,45 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
   }
 }
 
+/** Whether the user may enter the folder (and so every folder above it). */
+function canEnter(folder: string, runAs: { uid: number; gid: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', 'cd "$1"', 'sh', folder], { ...runAs, stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
+/** Where clusters live whose chosen folder the postgres user cannot reach (kept across reboots, unlike /tmp). */
+const SHARED_CLUSTERS = '/var/lib/settle';
+
+/**
+ * The folder the cluster really lives in. As root, PostgreSQL runs as the postgres user, who cannot enter a
+ * private folder above the data (a clone in /root or `mktemp -d`): the cluster then lives in a folder of its
+ * own under /var/lib/settle, named after the chosen path, and the chosen path becomes a link to it, so the
+ * next start (and a person looking) finds the same data there.
+ */
+async function clusterFolder(dataDir: string, runAs: { uid: number; gid: number } | undefined): Promise<string> {
+  const existing = await lstat(dataDir).catch(() => undefined);
+  if (existing?.isSymbolicLink()) return realpath(dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  if (!runAs || (await canEnter(path.dirname(dataDir), runAs))) return dataDir;
+
+  if (existing) {
+    if ((await readdir(dataDir)).length > 0) {
+      throw new Error(`PostgreSQL runs as the '${USER}' user, who cannot reach ${dataDir} (a folder above it is private); move its contents away or set DATABASE_URL`);
+    }
+    await rmdir(dataDir);
+  }
+  const name = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+  const folder = path.join(SHARED_CLUSTERS, `postgres-${name}`);
+  await mkdir(SHARED_CLUSTERS, { recursive: true, mode: 0o755 });
+  await chmod(SHARED_CLUSTERS, 0o755);
+  await mkdir(folder, { recursive: true });
+  await symlink(folder, dataDir, 'dir');
+  return folder;
+}
+
 /** Runs a PostgreSQL program to its end (initdb), its output to the log; fails with that output. */
 function runToEnd(program: string, args: string[], runAs: { uid: number; gid: number } | undefined, onLog: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -124,17 +164,18 @@ function startServer(
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedDatabase> {
   const onLog = options.onLog ?? (() => undefined);
   const { bin, runAs } = await prepare();
-  await mkdir(options.dataDir, { recursive: true });
-  if (runAs) await chown(options.dataDir, runAs.uid, runAs.gid);
-  await chmod(options.dataDir, 0o700);
+  const dataDir = await clusterFolder(options.dataDir, runAs);
+  await mkdir(dataDir, { recursive: true });
+  if (runAs) await chown(dataDir, runAs.uid, runAs.gid);
+  await chmod(dataDir, 0o700);
 
-  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     const passwordFile = path.join(os.tmpdir(), `settle-pg-password-${process.pid}-${Date.now()}`);
     await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
     try {
       await runToEnd(
         path.join(bin, 'initdb'),
-        [`--pgdata=${options.dataDir}`, '--auth=password', `--username=${USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--lc-messages=C'],
+        [`--pgdata=${dataDir}`, '--auth=password', `--username=${USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--lc-messages=C'],
         runAs,
         onLog,
       );
@@ -145,7 +186,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   let server: ChildProcess;
   try {
-    server = await startServer(bin, options, runAs, onLog);
+    server = await startServer(bin, { ...options, dataDir }, runAs, onLog);
   } catch (error) {
     throw new Error(
       `PostgreSQL did not start on port ${options.port} with data in ${options.dataDir} ` +
@@ -168,7 +209,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is written.
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGINT');
       await exited;
-      if (options.ephemeral) await rm(options.dataDir, { recursive: true, force: true });
+      if (options.ephemeral) {
+        await rm(dataDir, { recursive: true, force: true });
+        await rm(options.dataDir, { recursive: true, force: true });
+      }
     },
   };
 }
