@@ -15,7 +15,7 @@ import { ensureSearchAttributes } from '../workers/searchAttributes';
 import { createConfiguredWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
-import { startTemporalDevServer } from './temporalServer';
+import { DURABLE_SQLITE_PRAGMAS, startTemporalDevServer } from './temporalServer';
 import { listen } from '../api/listen';
 import { connectTemporal } from '../temporalConnection';
 
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
         dbFilename: path.join(config.dataDir, 'temporal.sqlite'),
         port: config.temporal.devServerPort,
         uiPort: config.temporal.uiPort,
+        sqlitePragmas: DURABLE_SQLITE_PRAGMAS,
       });
       stops.push(server.stop);
       temporalAddress = server.address;
