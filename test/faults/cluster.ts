@@ -35,6 +35,8 @@ export class SupervisedProcess {
   private readonly waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
   private readonly log: WriteStream;
   readonly unexpectedExits: ProcessExit[] = [];
+  /** Every process id it has had, the first start's first. */
+  readonly pids: number[] = [];
   starts = 0;
 
   constructor(
@@ -54,6 +56,7 @@ export class SupervisedProcess {
     this.starts += 1;
     const child = spawn(process.execPath, [this.script, ...(this.options.args ?? [])], { cwd: this.options.cwd, env: this.options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    if (child.pid !== undefined) this.pids.push(child.pid);
     this.log.write(`--- ${new Date().toISOString()} ${this.name}: started, pid ${child.pid}\n`);
     for (const stream of [child.stdout!, child.stderr!]) {
       readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.onLine(line));
@@ -172,19 +175,23 @@ export class RestartablePostgres {
 }
 
 /**
- * The Temporal CLI's dev server, keeping its state in a SQLite file, run by test/faults/temporalHost.ts in
- * a process of its own; killed with kill -9 and started again on the same file and port.
+ * A Temporal server run by a host script in a process of its own (test/faults/temporalHost.ts: the Temporal
+ * CLI's dev server on a SQLite file; test/faults/temporalClusterHost.ts: the real server on PostgreSQL),
+ * killed with kill -9 and started again on the same state and port. `state` is the SQLite file or the real
+ * server's folder: a path unique to this server, named on its command line.
  */
 export class TemporalServer {
   readonly host: SupervisedProcess;
 
   constructor(
     hostScript: string,
-    private readonly dbFilename: string,
+    private readonly state: string,
     readonly port: number,
-    options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string },
+    options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string; args?: string[] },
+    /** What a restart finds again, for the report. */
+    readonly keeps = 'database file and port',
   ) {
-    this.host = new SupervisedProcess('temporal', hostScript, { ...options, args: [dbFilename, String(port)] });
+    this.host = new SupervisedProcess('temporal', hostScript, { ...options, args: options.args ?? [state, String(port)] });
   }
 
   get address(): string {
@@ -197,10 +204,10 @@ export class TemporalServer {
     await ready;
   }
 
-  /** kill -9 of the server itself (and of its host), then a start on the same file and port. Answers the downtime in ms. */
+  /** kill -9 of the server itself (and of its host), then a start on the same state and port. Answers the downtime in ms. */
   async killAndRestart(): Promise<number> {
     const started = Date.now();
-    const servers = processesNaming(this.dbFilename).filter((pid) => pid !== this.host.pid);
+    const servers = processesNaming(this.state).filter((pid) => pid !== this.host.pid);
     for (const pid of servers) process.kill(pid, 'SIGKILL');
     await this.host.kill9();
     await this.start();
@@ -208,7 +215,7 @@ export class TemporalServer {
   }
 
   stop(): Promise<void> {
-    return this.host.stop(20_000);
+    return this.host.stop(30_000);
   }
 }
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool, type Pool } from '../../db/pool';
 import { formatReport, verifyBooks } from '../../db/verify';
 import { resolveTemporalCli } from '../../dev/temporalCli';
+import { resolveTemporalServer, serverPorts, TEMPORAL_SERVER_VERSION } from '../../dev/temporalCluster';
 import { parseFaultRates } from '../../psp/faultRates';
 import { SimulatedPsp } from '../../psp/simulated';
 import { checkInvariants, readEventFeed } from '../support/invariants';
@@ -14,6 +15,7 @@ import { freePort, killEverythingUnder, RestartablePostgres, SupervisedProcess, 
 import { describeViolations, summarize, type ChaosKind, type ChaosRecord, type InjectedFaultLine } from './report';
 import { Random } from '../support/random';
 import { planCheckout, runWorkload, type CheckoutRun } from './workload';
+import { workByWorker } from './workShares';
 
 /**
  * `npm run test:faults`: Settle as it is deployed (a separate API process and two worker processes against
@@ -23,6 +25,12 @@ import { planCheckout, runWorkload, type CheckoutRun } from './workload';
  * (SIMULATED_PSP_FAULTS). Then every checkout must end, and the explorer's invariant checker and
  * `npm run verify`'s checks must find nothing. Exit 0 when they do, 1 on any violation, 2 when the suite
  * itself could not run.
+ *
+ * FAULTS_TEMPORAL=cluster (`npm run test:cluster`) runs it against a real Temporal server instead of the dev
+ * server: on the same PostgreSQL as Settle (so the PostgreSQL restart hits Temporal too), with 4 history
+ * shards and only the namespace set up (Settle's workers register their search attributes). There, two of
+ * the worker deaths take one worker each while the others go on, and one takes them all. FAULTS_WORKERS sets
+ * how many worker processes run (2 by default).
  */
 
 const DEFAULT_FAULTS = 'transient=0.05,lost=0.02,slow=0.01:40000,decline=0.02';
@@ -37,6 +45,8 @@ interface Settings {
   faults: string;
   settleTimeoutMs: number;
   keep: boolean;
+  temporal: 'dev' | 'cluster';
+  workers: number;
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -53,6 +63,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   } catch (error) {
     throw new Error(`SIMULATED_PSP_FAULTS: ${(error as Error).message}`);
   }
+  const temporal = env.FAULTS_TEMPORAL || 'dev';
+  if (temporal !== 'dev' && temporal !== 'cluster') throw new Error(`FAULTS_TEMPORAL must be 'dev' or 'cluster', not '${temporal}'`);
   const seed = env.FAULTS_SEED || randomBytes(4).toString('hex');
   if (!/^[\x21-\x7e]{1,100}$/.test(seed)) throw new Error('FAULTS_SEED must be 1-100 printable characters without spaces');
   return {
@@ -62,6 +74,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     faults,
     settleTimeoutMs: integer('FAULTS_SETTLE_TIMEOUT_MS', 600_000, 0),
     keep: env.FAULTS_KEEP === '1',
+    temporal,
+    workers: integer('FAULTS_WORKERS', 2, 1),
   };
 }
 
@@ -99,6 +113,7 @@ async function main(): Promise<number> {
   }
 
   say(`seed ${settings.seed}: ${settings.checkouts} checkouts, ${settings.concurrency} at a time, SIMULATED_PSP_FAULTS=${settings.faults}`);
+  say(`${settings.workers} workers against ${settings.temporal === 'cluster' ? `a real Temporal server ${TEMPORAL_SERVER_VERSION} on PostgreSQL` : "the Temporal CLI's dev server"}`);
   say(`run folder ${root} (logs in ${logs})`);
 
   // The build this run started with, copied: a rebuild in the tree mid-run cannot change a restarted process's code.
@@ -108,15 +123,36 @@ async function main(): Promise<number> {
 
   const [pgPort, temporalPort, apiPort] = await distinctFreePorts(3);
   const postgres = new RestartablePostgres(path.join(root, 'postgres'), pgPort!, path.join(logs, 'postgres.log'));
-  const cliPath = await resolveTemporalCli({ configured: process.env.TEMPORAL_CLI || undefined, toolsDir: path.join(repo, '.tools'), log: say });
-  const temporal = new TemporalServer(path.join(app, 'dist', 'test', 'faults', 'temporalHost.js'), path.join(root, 'temporal.sqlite'), temporalPort!, {
-    cwd: app,
-    env: { ...process.env, FAULTS_TEMPORAL_CLI: cliPath ?? '' },
-    logFile: path.join(logs, 'temporal.log'),
-  });
+  let temporal: TemporalServer;
+  if (settings.temporal === 'cluster') {
+    const binDir = path.join(repo, '.tools', 'temporal-server');
+    await resolveTemporalServer({ binDir, log: say });
+    // The same ports at every start: a restarted server answers where the clients and its own records look.
+    const ports = await serverPorts({ frontend: temporalPort }, new Set([...RESERVED_PORTS, pgPort!, apiPort!]));
+    // Temporal keeps its databases beside Settle's: PostgreSQL must be up before the server starts.
+    await postgres.start();
+    const serverRoot = path.join(root, 'temporal');
+    await mkdir(serverRoot);
+    temporal = new TemporalServer(
+      path.join(app, 'dist', 'test', 'faults', 'temporalClusterHost.js'),
+      serverRoot,
+      temporalPort!,
+      { cwd: app, env: process.env, logFile: path.join(logs, 'temporal.log'), args: [serverRoot, postgres.url, JSON.stringify(ports), binDir] },
+      'PostgreSQL databases and ports',
+    );
+    await temporal.start();
+    say(`PostgreSQL on ${pgPort}, Temporal server on ${temporalPort} (its log: ${path.join(serverRoot, 'temporal-server.log')})`);
+  } else {
+    const cliPath = await resolveTemporalCli({ configured: process.env.TEMPORAL_CLI || undefined, toolsDir: path.join(repo, '.tools'), log: say });
+    temporal = new TemporalServer(path.join(app, 'dist', 'test', 'faults', 'temporalHost.js'), path.join(root, 'temporal.sqlite'), temporalPort!, {
+      cwd: app,
+      env: { ...process.env, FAULTS_TEMPORAL_CLI: cliPath ?? '' },
+      logFile: path.join(logs, 'temporal.log'),
+    });
+    await Promise.all([postgres.start(), temporal.start()]);
+    say(`PostgreSQL on ${pgPort}, Temporal on ${temporalPort} (${path.join(root, 'temporal.sqlite')})`);
+  }
   const processes: SupervisedProcess[] = [temporal.host];
-  await Promise.all([postgres.start(), temporal.start()]);
-  say(`PostgreSQL on ${pgPort}, Temporal on ${temporalPort} (${path.join(root, 'temporal.sqlite')})`);
 
   let pool: Pool | undefined;
   let succeeded = false;
@@ -136,7 +172,7 @@ async function main(): Promise<number> {
       LOG_LEVEL: 'warn',
     };
     const faults: InjectedFaultLine[] = [];
-    const workers = ['worker-1', 'worker-2'].map(
+    const workers = Array.from({ length: settings.workers }, (_, i) => `worker-${i + 1}`).map(
       (name) =>
         new SupervisedProcess(name, path.join(app, 'dist', 'workers', 'main.js'), {
           cwd: app,
@@ -168,7 +204,10 @@ async function main(): Promise<number> {
 
     // The workload and, alongside it, the deaths and restarts, each once a share of the checkouts exists.
     const chaosRandom = new Random(`${settings.seed}:chaos`);
-    const kinds: ChaosKind[] = ['kill -9 workers', 'kill -9 workers', 'kill -9 workers', 'kill -9 API', 'restart PostgreSQL', 'kill -9 Temporal'];
+    const kinds: ChaosKind[] =
+      settings.temporal === 'cluster'
+        ? ['kill -9 one worker', 'kill -9 one worker', 'kill -9 workers', 'kill -9 API', 'restart PostgreSQL', 'kill -9 Temporal']
+        : ['kill -9 workers', 'kill -9 workers', 'kill -9 workers', 'kill -9 API', 'restart PostgreSQL', 'kill -9 Temporal'];
     for (let i = kinds.length - 1; i > 0; i -= 1) {
       const j = chaosRandom.int(0, i);
       [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
@@ -182,7 +221,9 @@ async function main(): Promise<number> {
       for (const [i, kind] of kinds.entries()) {
         while (created < thresholds[i]! && !workloadDone) await sleep(100);
         const at = Date.now() - startedAt;
-        const detail = await inflict(kind, { workers, api, postgres, temporal, pauseMs: chaosRandom.int(0, 3_000) });
+        const pauseMs = chaosRandom.int(0, 3_000);
+        const victim = kind === 'kill -9 one worker' ? workers[chaosRandom.int(0, workers.length - 1)]! : undefined;
+        const detail = await inflict(kind, { workers, victim, api, postgres, temporal, pauseMs });
         chaosLog.push({ at, kind, afterCheckouts: created, detail });
         say(`${kind} after ${created} checkouts: ${detail}`);
       }
@@ -224,6 +265,9 @@ async function main(): Promise<number> {
       verify: 'all',
     });
     const verifyReport = formatReport(await verifyBooks(pool));
+    const workShares = await workByWorker({ address: temporal.address, namespace: 'default', taskQueue: `faults-${runId}`, workers }).catch(
+      (error: Error) => [`work by worker: the histories could not be read (${error.message})`],
+    );
     const apiBreaches = [
       ...runs.flatMap((run) => run.breaches.map((breach) => `checkout #${run.plan.index} ${run.checkoutId ?? '(none)'}: ${breach}`)),
       ...strangers.map((id) => `checkout ${id} exists but no answer to the client named it (a request made two checkouts?)`),
@@ -232,6 +276,7 @@ async function main(): Promise<number> {
     const summary = await summarize({
       pool,
       seed: settings.seed,
+      repeat: repeatCommand(settings),
       started: startedAt,
       workloadSeconds,
       runs,
@@ -244,6 +289,7 @@ async function main(): Promise<number> {
       verifyReport,
       violations,
       apiBreaches,
+      workShares,
     });
     const dossiers = await describeViolations(pool, violations, runs, faults, chaosLog);
     const violationsFile = path.join(root, 'violations.txt');
@@ -265,6 +311,19 @@ async function main(): Promise<number> {
   }
 }
 
+/** The command that runs the same seed with the same settings. */
+function repeatCommand(settings: Settings): string {
+  const cluster = settings.temporal === 'cluster';
+  const set = [
+    `FAULTS_SEED=${settings.seed}`,
+    ...(settings.checkouts !== 300 ? [`FAULTS_CHECKOUTS=${settings.checkouts}`] : []),
+    ...(settings.concurrency !== 16 ? [`FAULTS_CONCURRENCY=${settings.concurrency}`] : []),
+    ...(settings.workers !== (cluster ? 3 : 2) ? [`FAULTS_WORKERS=${settings.workers}`] : []),
+    ...(settings.faults !== DEFAULT_FAULTS ? [`SIMULATED_PSP_FAULTS=${settings.faults}`] : []),
+  ];
+  return `${set.join(' ')} npm run ${cluster ? 'test:cluster' : 'test:faults'}`;
+}
+
 /** The environment without Settle's own settings, so a developer's shell cannot point a process elsewhere. */
 function withoutSettleSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const settle = /^(PORT|DATABASE_URL|DATABASE_POOL_SIZE|TEMPORAL_.*|SETTLE_.*|EMBEDDED_PG_PORT|PSP|STRIPE_.*|SIMULATED_PSP_.*|AUTHORIZATION_WINDOW_MS|RECONCILIATION_TIME|WORKER_.*|LOG_LEVEL)$/;
@@ -283,9 +342,26 @@ async function waitUntilHealthy(baseUrl: string, timeoutMs: number): Promise<voi
 
 async function inflict(
   kind: ChaosKind,
-  cluster: { workers: SupervisedProcess[]; api: SupervisedProcess; postgres: RestartablePostgres; temporal: TemporalServer; pauseMs: number },
+  cluster: {
+    workers: SupervisedProcess[];
+    victim: SupervisedProcess | undefined;
+    api: SupervisedProcess;
+    postgres: RestartablePostgres;
+    temporal: TemporalServer;
+    pauseMs: number;
+  },
 ): Promise<string> {
   switch (kind) {
+    case 'kill -9 one worker': {
+      const victim = cluster.victim!;
+      const pid = victim.pid;
+      await victim.kill9();
+      // Long enough that the others take over: its abandoned tasks and whatever arrives meanwhile.
+      const downMs = 10_000 + cluster.pauseMs;
+      await sleep(downMs);
+      victim.start();
+      return `${victim.name} (pid ${pid}) killed while ${cluster.workers.length - 1} others ran on, restarted after ${downMs} ms`;
+    }
     case 'kill -9 workers': {
       const pids = cluster.workers.map((worker) => worker.pid);
       await Promise.all(cluster.workers.map((worker) => worker.kill9()));
@@ -303,7 +379,7 @@ async function inflict(
     case 'restart PostgreSQL':
       return `down for ${await cluster.postgres.restart()} ms (immediate shutdown, started at once on the same data and port)`;
     case 'kill -9 Temporal':
-      return `down for ${await cluster.temporal.killAndRestart()} ms (started again on the same database file and port)`;
+      return `down for ${await cluster.temporal.killAndRestart()} ms (started again on the same ${cluster.temporal.keeps})`;
   }
 }
 

@@ -6,7 +6,7 @@ import type { CheckoutRun } from './workload';
 
 /** What a fault run reports: the figures of the run, and for each violation the story of its checkout. */
 
-export type ChaosKind = 'kill -9 workers' | 'kill -9 API' | 'restart PostgreSQL' | 'kill -9 Temporal';
+export type ChaosKind = 'kill -9 workers' | 'kill -9 one worker' | 'kill -9 API' | 'restart PostgreSQL' | 'kill -9 Temporal';
 
 export interface ChaosRecord {
   at: number;
@@ -33,6 +33,8 @@ function countBy<T>(items: T[], key: (item: T) => string): string {
 export async function summarize(input: {
   pool: Pool;
   seed: string;
+  /** The command that runs this seed again; FAULTS_SEED=<seed> npm run test:faults when absent. */
+  repeat?: string;
   started: number;
   workloadSeconds: string;
   runs: CheckoutRun[];
@@ -45,6 +47,8 @@ export async function summarize(input: {
   verifyReport: string;
   violations: Violation[];
   apiBreaches: string[];
+  /** Which worker took how many tasks, from the workflows' histories. */
+  workShares?: string[];
 }): Promise<string> {
   const { pool, runs } = input;
   const statuses = async (table: string) =>
@@ -54,7 +58,7 @@ export async function summarize(input: {
   const plans = runs.map((run) => run.plan);
   const lines = [
     '',
-    `==== test:faults, seed ${input.seed} (repeat: FAULTS_SEED=${input.seed} npm run test:faults) ====`,
+    `==== test:faults, seed ${input.seed} (repeat: ${input.repeat ?? `FAULTS_SEED=${input.seed} npm run test:faults`}) ====`,
     `time: ${((Date.now() - input.started) / 1000).toFixed(0)}s in all, the workload ${input.workloadSeconds}s`,
     `checkouts by status: ${await statuses('checkouts')}`,
     `payment orders by status: ${await statuses('payment_orders')}`,
@@ -67,6 +71,7 @@ export async function summarize(input: {
     `deaths and restarts: ${input.chaosLog.map((c) => `${c.kind} at ${(c.at / 1000).toFixed(0)}s (${c.afterCheckouts} checkouts): ${c.detail}`).join('; ')}`,
     `processes that exited on their own (restarted by the suite): ${input.exits.length === 0 ? 'none' : ''}`,
     ...input.exits.map((exit) => `  ${exit.name} at ${exit.at.toISOString()}: code ${exit.code}, signal ${exit.signal}; last lines:\n${exit.lastLines.map((l) => `      ${l}`).join('\n')}`),
+    ...(input.workShares ?? []),
     `event feed read from the start through the API: ${input.feedLength} events`,
     `unfinished at the bound: ${input.unfinished.length === 0 ? 'none' : input.unfinished.join(', ')}`,
     'npm run verify:',
