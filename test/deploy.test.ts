@@ -336,21 +336,21 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('installs with npm ci and builds with npm run build, which bundles the workflows at image build time', () => {
+  it('installs with the lock file and builds with npm run build, which bundles the workflows at image build time', () => {
     const build = stages.find((stage) => runs(stage).some((command) => command.includes('npm run build')));
     expect(build).toBeDefined();
-    expect(runs(build!).some((command) => /\bnpm ci\b/.test(command))).toBe(true);
+    expect(runs(build!).some((command) => /\bnpm (ci|install)\b/.test(command))).toBe(true);
     expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.build).toContain('node dist/workers/bundle.js');
     // The final image takes its dist/ from that build.
     expect(copiesFrom(finalStage)).toContainEqual({ from: build!.name, source: '/app/dist', target: './dist' });
   });
 
   it('ships production packages only, installed without running install scripts', () => {
-    for (const command of stages.flatMap(runs).filter((c) => /\bnpm ci\b/.test(c))) expect(command).toContain('--ignore-scripts');
+    for (const command of stages.flatMap(runs).filter((c) => /\bnpm (ci|install)\b/.test(c))) expect(command).toContain('--ignore-scripts');
     expect(runs(finalStage).filter((command) => /\bnpm\b/.test(command))).toEqual([]);
     const modules = copiesFrom(finalStage).find((copy) => copy.target === './node_modules');
     expect(modules?.from).toBeDefined();
-    const installs = runs(stageNamed(modules!.from!)!).filter((command) => /\bnpm ci\b/.test(command));
+    const installs = runs(stageNamed(modules!.from!)!).filter((command) => /\bnpm (ci|install)\b/.test(command));
     expect(installs).toEqual([expect.stringContaining('--omit=dev')]);
   });
 
