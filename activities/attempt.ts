@@ -63,7 +63,8 @@ export function asActivities<T extends Record<string, (...args: never[]) => Prom
       name,
       async (...args: never[]) => {
         const context = currentContext();
-        const heartbeat = context && setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
+        // A local activity has no heartbeat: it lives inside its workflow task, which its worker keeps alive.
+        const heartbeat = context && !context.info.isLocal && setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
         try {
           return await activity(...args);
         } catch (error) {

@@ -130,6 +130,19 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     return { outcome: 'released', status: to };
   };
 
+  /** Captures the authorized amount; a refusal is an outcome, anything else is retried. */
+  const capture = async (order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> => {
+    try {
+      const captured = await withinAttempt((signal) =>
+        psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture'), signal }),
+      );
+      return { outcome: 'done', fee: captured.fee };
+    } catch (error) {
+      if (!isFinalPspError(error)) throw error;
+      return { outcome: 'failed', failure: failureOf(error) };
+    }
+  };
+
   return asActivities({
     async recordCheckout(input: CheckoutInput): Promise<void> {
       await withTransaction(pool, (tx) => insertCheckout(tx, input, 'PROCESSING'));
@@ -216,15 +229,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     },
 
     async capturePaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
-      try {
-        const captured = await withinAttempt((signal) =>
-          psp.capture({ pspReference, amount: order.amount, idempotencyKey: pspIdempotencyKey(order.paymentOrderId, 'capture'), signal }),
-        );
-        return { outcome: 'done', fee: captured.fee };
-      } catch (error) {
-        if (!isFinalPspError(error)) throw error;
-        return { outcome: 'failed', failure: failureOf(error) };
-      }
+      return capture(order, pspReference);
     },
 
     /** After a capture's retries ran out: did the PSP capture? The workflow releases the hold if not. */
@@ -236,6 +241,18 @@ export function createActivities({ pool, psp }: ActivityDeps) {
 
     async recordCapture(order: PaymentOrderInput, fee: number): Promise<void> {
       await bookCapture(order, fee);
+    },
+
+    /**
+     * Captures and books the capture, in one activity (one step of the workflow's history instead of two). A
+     * retry captures again under the same idempotency key (the PSP answers the first capture) and books at
+     * most once. Should the booking keep failing past the capture's deadline, the workflow asks the PSP
+     * (resolveUnconfirmedCapture) and books with recordCapture, which retries until it succeeds.
+     */
+    async captureAndBookPaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
+      const outcome = await capture(order, pspReference);
+      if (outcome.outcome === 'done') await bookCapture(order, outcome.fee);
+      return outcome;
     },
 
     /**

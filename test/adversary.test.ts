@@ -135,7 +135,7 @@ describe('adversary, with PSP=simulated', () => {
       const signalled = history.events!.findIndex((event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'capture');
       return signalled >= 0 && history.events!.slice(signalled).some((event) => event.workflowTaskCompletedEventAttributes);
     });
-    if (await scheduled(paymentOrderWorkflowId(first), 'capturePaymentOrder')) {
+    if (await scheduled(paymentOrderWorkflowId(first), 'captureAndBookPaymentOrder')) {
       await settle().temporal.workflow.getHandle(paymentOrderWorkflowId(first)).result();
       expect(await orderStatus(first)).toBe('SUCCEEDED'); // captured behind its checkout's back
     }
@@ -164,7 +164,7 @@ describe('adversary, with PSP=simulated', () => {
       return view.orders.length === 2 && view.orders.every((order) => order.orderId) ? view.orders : undefined;
     });
     await eventually('both captures to be under way', async () => {
-      for (const order of orders) if (!(await scheduled(paymentOrderWorkflowId(order.orderId), 'capturePaymentOrder'))) return false;
+      for (const order of orders) if (!(await scheduled(paymentOrderWorkflowId(order.orderId), 'captureAndBookPaymentOrder'))) return false;
       return true;
     });
     await settle().temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).terminate('an operator ended it');

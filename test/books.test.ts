@@ -161,6 +161,25 @@ describe('the database guards the ledger', () => {
 });
 
 describe('activities repeated by Temporal write once', () => {
+  it('captures and books in one step once, however often (and however concurrently) the step runs', async () => {
+    const psp = new SimulatedPsp(pool, { seed: randomUUID() });
+    const activities = createActivities({ pool, psp });
+    const { orders } = await recordedCheckout([2600]);
+    const order = orders[0]!;
+    const authorization = await activities.authorizePaymentOrder(order);
+    if (authorization.outcome !== 'authorized') throw new Error('expected an authorization');
+
+    const outcomes = await Promise.all([1, 2, 3].map(() => activities.captureAndBookPaymentOrder(order, authorization.pspReference)));
+    outcomes.push(await activities.captureAndBookPaymentOrder(order, authorization.pspReference));
+    expect(new Set(outcomes.map((outcome) => JSON.stringify(outcome))).size).toBe(1);
+    expect(outcomes[0]).toMatchObject({ outcome: 'done' });
+
+    expect(await psp.chargesFor(order.paymentOrderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2600 })]);
+    const wallet = await pool.query('SELECT balance FROM wallets WHERE seller_id = $1', [order.sellerId]);
+    expect(Number(wallet.rows[0].balance)).toBe(2600);
+    expect(await ledgerPostings(pool, [order.paymentOrderId])).toHaveLength(2);
+  });
+
   it('authorizes, captures and books a payment order once however often each step runs', async () => {
     const psp = new SimulatedPsp(pool, { seed: randomUUID() });
     const activities = createActivities({ pool, psp });

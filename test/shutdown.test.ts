@@ -83,20 +83,20 @@ describe('a worker process stopped with SIGTERM', () => {
     // Both captures are at the PSP (each call takes seconds): now the worker is told to stop.
     await eventually(
       'both captures to be under way',
-      async () => (await Promise.all(orderIds.map((orderId) => runningActivity(orderId, 'capturePaymentOrder')))).every(Boolean),
+      async () => (await Promise.all(orderIds.map((orderId) => runningActivity(orderId, 'captureAndBookPaymentOrder')))).every(Boolean),
       60_000,
     );
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
 
-    // Each capture's first attempt, the one running at SIGTERM, completed on the stopped worker.
+    // Each capture's first attempt, the one running at SIGTERM, completed (capture and booking) on the stopped worker.
     for (const orderId of orderIds) {
       expect(await captureAttempts(orderId)).toEqual([{ attempt: 1, identity: first.identity, outcome: 'completed' }]);
     }
     const afterStop = (await pool.query('SELECT id, status FROM payment_orders WHERE checkout_id = $1', [checkoutId])).rows;
-    expect(afterStop.map((order) => order.status)).toEqual(['AUTHORIZED', 'AUTHORIZED']);
+    expect(afterStop.map((order) => order.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
 
-    // Another worker takes over the rest: booking the captures and finishing the checkout.
+    // Another worker takes over the rest: finishing the orders' workflows and the checkout.
     await startWorker();
     const result: CheckoutView = await temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
     expect(result.status).toBe('SUCCEEDED');
@@ -226,7 +226,7 @@ async function captureAttempts(paymentOrderId: string) {
   const history = await temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).fetchHistory();
   const events = history.events ?? [];
   const id = (value: unknown) => String(value);
-  const scheduled = events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'capturePaymentOrder');
+  const scheduled = events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'captureAndBookPaymentOrder');
   return scheduled.map((schedule) => {
     const started = events.find((event) => id(event.activityTaskStartedEventAttributes?.scheduledEventId) === id(schedule.eventId));
     const ended = events.find((event) =>

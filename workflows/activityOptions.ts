@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DATABASE_REJECTED } from '../domain/failures';
 
@@ -36,5 +36,16 @@ export const beforeDeadline = proxyActivities<Activities>({
 export const untilDone = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
+});
+
+/**
+ * A checkout's own short database writes (record, status, outcome), run by the worker that runs the
+ * workflow task, inside it: one history event each instead of six (an activity's three and the workflow
+ * task that hears its result), and no trip through the task queue. Retried until they succeed, like untilDone.
+ * Never for PSP calls: those stay activities, visible and retried by the server on any worker.
+ */
+export const localDatabase = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
 });

@@ -4,6 +4,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   setHandler,
   workflowInfo,
   ActivityFailure,
@@ -30,6 +31,8 @@ const CHECKOUT_CLOSED: Failure = { code: 'checkout_closed', message: 'the checko
 const FIRST_RECHECK_MS = 5_000;
 const LONGEST_RECHECK_MS = 10 * 60_000;
 const GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
+/** patched() id: the capture is booked by the activity that makes it. */
+const CAPTURE_AND_BOOK = 'capture-and-book';
 
 /**
  * One seller's share of a checkout. Phase one: authorize (a hold, no money moves) and report to the
@@ -145,9 +148,14 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
     }
 
     captureStarted = true;
+    // Capture and booking in one step (three history events and a workflow task fewer); orders that began
+    // before keep their two steps.
+    const bookedWithCapture = patched(CAPTURE_AND_BOOK);
     let capture;
+    let booked = false;
     try {
-      capture = await beforeDeadline.capturePaymentOrder(order, pspReference);
+      capture = await (bookedWithCapture ? beforeDeadline.captureAndBookPaymentOrder : beforeDeadline.capturePaymentOrder)(order, pspReference);
+      booked = bookedWithCapture;
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
       capture = await untilDone.resolveUnconfirmedCapture(order, pspReference);
@@ -156,7 +164,7 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       released(await untilDone.releasePaymentOrder(order, pspReference, capture.failure, 'FAILED'), capture.failure);
       return view;
     }
-    await untilDone.recordCapture(order, capture.fee);
+    if (!booked) await untilDone.recordCapture(order, capture.fee);
     view.status = 'SUCCEEDED';
     view.feeAmount = capture.fee;
     return view;

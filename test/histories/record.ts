@@ -1,7 +1,8 @@
 /**
  * Records the workflow histories that test/replay.test.ts replays, exported with the real CLI. Run it to
- * add histories of new paths, or when old histories are retired on purpose, never to make a failing
- * replay pass:
+ * add histories of new paths, or after a change guarded by patched() (first moving the histories of the code
+ * before it to a folder of their own, v1/, v2/, ...: they must still replay while such workflows may run),
+ * never to make a failing replay pass:
  *
  *   npx jest --roots test --testMatch '<rootDir>/test/histories/record.ts'
  */
