@@ -31,6 +31,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
           `  (on Temporal Cloud, add them in the namespace's settings, or with tcld or Terraform, with the same names and types)`,
       );
     }
+    return []; // another worker added them
   }
   return missing.map((attribute) => attribute.name);
 }
