@@ -48,7 +48,7 @@ const SIBLING_FAILED = (code: string): Failure => ({ code: 'sibling_failed', mes
 const ORDER_ABANDONED: Failure = { code: 'order_abandoned', message: "the payment order's workflow ended without an outcome" };
 /** Longer than a PSP activity's start-to-close: no attempt of an ended order can still act after it. */
 const ABANDONED_ATTEMPT_GRACE_MS = 35_000;
-/** patched() id: the checkout's own database writes run as local activities. */
+/** patched() id: the checkout's own database writes that no client acts upon run as local activities. */
 const LOCAL_DATABASE_STEPS = 'checkout-local-database-steps';
 const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
 const orderFailed = (paymentOrderId: string, what: string, code: string): Failure => ({
@@ -80,8 +80,13 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
   };
   const orderView = (paymentOrderId: string) => view.orders.find((order) => order.orderId === paymentOrderId)!;
   setHandler(checkoutStatusQuery, () => view);
-  // Checkouts that began before keep their writes as activities.
-  const database = patched(LOCAL_DATABASE_STEPS) ? localDatabase : untilDone;
+  // A local activity's write is seen (database, event feed, API) before the workflow task that decided it is
+  // recorded; should that task be lost with its worker, the decision is taken again, hearing signals that
+  // came after the write. So only writes that no client acts upon may be local: the checkout's record
+  // (PROCESSING) and CAPTURING. REQUIRES_CAPTURE (clients capture) and the outcome (clients act on it) are
+  // written by activities, after the decision is in the history. Checkouts that began before keep all four
+  // as activities.
+  const quiet = patched(LOCAL_DATABASE_STEPS) ? localDatabase : untilDone;
 
   /** Once the outcome is decided, a cancel or capture comes too late. */
   let settled = false;
@@ -147,12 +152,12 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
     // The view moves first: once the database (and so the event feed) says REQUIRES_CAPTURE, a client acting
     // on it must find the checkout already taking its capture.
     view.status = status;
-    await database.setCheckoutStatus(input.checkoutId, status);
+    await (status === 'CAPTURING' ? quiet : untilDone).setCheckoutStatus(input.checkoutId, status);
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
   };
   const finish = async (status: CheckoutStatus, failure?: Failure): Promise<CheckoutView> => {
     settled = true;
-    const final = await database.completeCheckout(input.checkoutId, status, failure);
+    const final = await untilDone.completeCheckout(input.checkoutId, status, failure);
     Object.assign(view, final);
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: status }]);
     if (view.attention) {
@@ -171,7 +176,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
 
   // Every step from here on runs to its end; a cancel is a decision taken at the next step.
   return CancellationScope.nonCancellable(async () => {
-    await database.recordCheckout(input);
+    await quiet.recordCheckout(input);
     view.status = 'PROCESSING';
     upsertSearchAttributes([{ key: CheckoutStatusAttribute, value: 'PROCESSING' }]);
     if (cancelRequest) {
