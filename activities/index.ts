@@ -247,7 +247,8 @@ export function createActivities({ pool, psp }: ActivityDeps) {
      * Captures and books the capture, in one activity (one step of the workflow's history instead of two). A
      * retry captures again under the same idempotency key (the PSP answers the first capture) and books at
      * most once. Should the booking keep failing past the capture's deadline, the workflow asks the PSP
-     * (resolveUnconfirmedCapture) and books with recordCapture, which retries until it succeeds.
+     * (resolveUnconfirmedCapture) and books with recordCapture, which retries until it succeeds or the database
+     * refuses the write for good.
      */
     async captureAndBookPaymentOrder(order: PaymentOrderInput, pspReference: string): Promise<CaptureOutcome> {
       const outcome = await capture(order, pspReference);

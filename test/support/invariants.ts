@@ -212,6 +212,12 @@ async function checkCheckout(input: InvariantInput, view: CheckoutView, refunds:
     }
   }
 
+  if (view.status === 'SUCCEEDED' || view.status === 'PARTIALLY_SUCCEEDED') {
+    // A compensation gives back what a failed or canceled checkout took; a successful one keeps its captures.
+    for (const refund of refunds.filter((r) => r.reason === 'checkout_canceled' || r.reason === 'sibling_failed')) {
+      report('outcome', refund.id, `a ${view.status} checkout has a compensation refund of ${refund.amount} (${refund.reason}, ${refund.status}) for ${refund.paymentOrderId}`);
+    }
+  }
   await checkEvents(input, view, refunds, report);
 }
 
