@@ -7,6 +7,7 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { DURABLE_SQLITE_PRAGMAS } from '../dev/temporalServer';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 /**
@@ -29,9 +30,9 @@ export interface ServerProfile {
 export const SERVER_PROFILES: Record<string, ServerProfile> = {
   wal: {
     name: 'wal',
-    description: 'dev server, SQLite file, journal_mode=WAL synchronous=NORMAL',
+    description: 'dev server, SQLite file, as npm start runs it (journal_mode=WAL synchronous=NORMAL)',
     sqlite: 'file',
-    pragmas: ['journal_mode=WAL', 'synchronous=NORMAL'],
+    pragmas: Object.entries(DURABLE_SQLITE_PRAGMAS).map(([name, value]) => `${name}=${value}`),
   },
   sqlite: { name: 'sqlite', description: "dev server, SQLite file with SQLite's defaults", sqlite: 'file', pragmas: [] },
   memory: { name: 'memory', description: 'dev server, SQLite in memory (as the tests run it)', sqlite: 'memory', pragmas: [] },
