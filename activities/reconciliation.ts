@@ -10,6 +10,7 @@ import {
   loadedLines,
   loadSettlementLines,
   startRun,
+  summarizeBookedCaptures,
   type ReconciliationOutcome,
 } from '../db/reconciliation';
 import { pspSettlementLines, settlementFileLines } from '../psp/settlementFile';
@@ -42,6 +43,19 @@ export function createReconciliationActivities({ pool, psp }: ReconciliationDeps
     }
   }
 
+  /** Runs work in a transaction on a connection of its own, committed if the work ends normally. */
+  async function matching<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    const tx = await pool.connect();
+    try {
+      const result = await inTransaction(tx, () => work(tx));
+      tx.release();
+      return result;
+    } catch (error) {
+      tx.release(true); // a statement may still be running on it
+      throw error;
+    }
+  }
+
   return {
     /**
      * Reconciles one day: loads the PSP's settlement lines for it (or `file`, a settlement file an operator put
@@ -56,28 +70,32 @@ export function createReconciliationActivities({ pool, psp }: ReconciliationDeps
           if (finished) return finished;
           await startRun(client, runId, date);
 
-          let lines: number;
-          try {
-            const source = file ? settlementFileLines(file) : pspSettlementLines(psp, date);
-            lines = await loadSettlementLines(client, runId, source, (loaded) => progress({ loaded }));
-          } catch (error) {
-            const failure = unreadable(error, file);
-            if (!failure) throw error;
-            await inTransaction(client, async () => {
-              await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
-              await finishRun(client, runId, failure);
-            });
-            return failure;
-          }
-
-          return inTransaction(client, async () => {
-            if ((await loadedLines(client, runId)) !== lines) {
+          // The day's captures are summarized on a second connection, in the transaction that matches and
+          // records the run, while this one loads the settlement.
+          return matching(async (matcher) => {
+            const summarized = summarizeBookedCaptures(matcher, date);
+            summarized.catch(() => undefined); // awaited below, or abandoned with the transaction
+            let lines: number;
+            try {
+              const source = file ? settlementFileLines(file) : pspSettlementLines(psp, date);
+              lines = await loadSettlementLines(client, runId, source, (loaded) => progress({ loaded }));
+            } catch (error) {
+              const failure = unreadable(error, file);
+              if (!failure) throw error;
+              await inTransaction(client, async () => {
+                await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
+                await finishRun(client, runId, failure);
+              });
+              return failure;
+            }
+            await summarized;
+            if ((await loadedLines(matcher, runId)) !== lines) {
               throw new Error(`run ${runId}: the loaded settlement lines are gone (PostgreSQL restarted?); loading them again`);
             }
-            await client.query('DELETE FROM reconciliation_discrepancies WHERE run_id = $1', [runId]);
-            const counts = await classifyDiscrepancies(client, runId, date);
+            await matcher.query('DELETE FROM reconciliation_discrepancies WHERE run_id = $1', [runId]);
+            const counts = await classifyDiscrepancies(matcher, runId, date);
             const outcome: ReconciliationOutcome = { status: 'COMPLETED', lines, counts };
-            await finishRun(client, runId, outcome);
+            await finishRun(matcher, runId, outcome);
             return outcome;
           });
         }),

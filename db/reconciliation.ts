@@ -5,7 +5,7 @@ import { from as copyFrom, type CopyStreamQuery } from 'pg-copy-streams';
 import {
   DISCREPANCY_CLASSES,
   MalformedSettlementLine,
-  parseSettlementLine,
+  readSettlementLine,
   SETTLEMENT_HEADER,
   settlementDay,
   type DiscrepancyClass,
@@ -35,12 +35,20 @@ export async function findRunOutcome(db: Queryable, runId: string): Promise<Reco
 
 /** Lines loaded per COPY: each batch commits on its own, so no transaction stays open while the PSP is read. */
 const LOAD_BATCH = 10_000;
+/** COPY text sent to PostgreSQL at once: one write per line would cost more than the line. */
+const SEND_CHARS = 1 << 16;
+const COPY_LINES = `COPY reconciliation_lines (run_id, line_no, balance_transaction_id, created_utc, currency, gross, fee, net,
+                     reporting_category, payment_intent_id, payment_order_id, maybe_repeated, maybe_second_charge) FROM STDIN`;
 
 /**
  * Streams a settlement file's lines (header first) into reconciliation_lines with COPY, validating every line
  * on the way: memory stays flat however long the file is. A malformed line throws MalformedSettlementLine.
- * The run's lines are replaced, batch by batch, each batch committed on its own: a caller that fails half-way
- * must call again (or clear the lines) before matching. Answers the number of data lines.
+ * The run's lines are replaced, batch by batch, each batch committed on its own (onBatch hears of each, in
+ * order): a caller that fails half-way must call again (or clear the lines) before matching. While PostgreSQL
+ * stores one batch the next is read. Each line is marked when an earlier line may list its balance transaction
+ * (maybe_repeated) or, for a charge, an earlier charge may be for its payment order (maybe_second_charge):
+ * unmarked lines are certainly neither, and matching checks only the marked ones against the others.
+ * Answers the number of data lines.
  */
 export async function loadSettlementLines(
   client: pg.PoolClient,
@@ -49,18 +57,33 @@ export async function loadSettlementLines(
   onBatch: (loaded: number) => void = () => undefined,
 ): Promise<number> {
   await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
-  let copy: CopyStreamQuery | undefined;
+  const balanceTransactions = new SeenIds();
+  const chargedOrders = new SeenIds();
+  let copy: CopyStreamQuery | undefined; // the batch being read
+  let stored: Promise<void> | undefined; // the batch before it, which PostgreSQL is storing meanwhile
+  let text: string[] = []; // COPY lines not yet sent
+  let textLength = 0;
   let inBatch = 0;
   let lineNo = 0;
   let rows = 0;
   let blankAt = 0;
+  const send = async () => {
+    if (!copy!.write(text.join(''))) await once(copy!, 'drain');
+    text = [];
+    textLength = 0;
+  };
   const endBatch = async () => {
     if (!copy) return;
-    copy.end();
-    await finished(copy);
+    const batch = copy;
+    const loaded = rows;
     copy = undefined;
     inBatch = 0;
-    onBatch(rows);
+    batch.end(text.join(''));
+    text = [];
+    textLength = 0;
+    await stored; // one batch stored at a time: a failure of the one before surfaces here
+    stored = finished(batch).then(() => onBatch(loaded));
+    stored.catch(() => undefined); // awaited at the next batch's end, or below
   };
   try {
     for await (const line of lines) {
@@ -74,32 +97,27 @@ export async function loadSettlementLines(
         continue;
       }
       if (blankAt) throw new MalformedSettlementLine(blankAt, 'blank line inside the file');
-      const row = parseSettlementLine(line, lineNo);
+      const row = readSettlementLine(line, lineNo);
+      const repeated = balanceTransactions.add(row.balanceTransactionId);
+      const secondCharge = row.reportingCategory === 'charge' && chargedOrders.add(row.paymentOrderId);
       // Validated fields hold no tabs, newlines or backslashes: COPY's text format needs no escaping.
-      const copyLine = [
-        runId,
-        lineNo,
-        row.balanceTransactionId,
-        row.createdUtc.toISOString(),
-        row.currency,
-        row.gross,
-        row.fee,
-        row.net,
-        row.reportingCategory,
-        row.paymentIntentId,
-        row.paymentOrderId,
-      ].join('\t');
-      copy ??= client.query(
-        copyFrom(`COPY reconciliation_lines (run_id, line_no, balance_transaction_id, created_utc, currency, gross, fee, net,
-                    reporting_category, payment_intent_id, payment_order_id) FROM STDIN`),
-      );
-      if (!copy.write(`${copyLine}\n`)) await once(copy, 'drain');
+      const copyLine =
+        `${runId}\t${lineNo}\t${row.balanceTransactionId}\t${row.createdUtc}\t${row.currency}\t${row.gross}\t${row.fee}\t${row.net}\t` +
+        `${row.reportingCategory}\t${row.paymentIntentId}\t${row.paymentOrderId}\t${repeated ? 't' : 'f'}\t${secondCharge ? 't' : 'f'}\n`;
+      text.push(copyLine);
+      textLength += copyLine.length;
+      // The next batch's COPY waits in the connection's queue while the one before is stored: its text is held.
+      copy ??= client.query(copyFrom(COPY_LINES, { highWaterMark: 1 << 24 }));
+      if (textLength >= SEND_CHARS) await send();
       rows += 1;
       inBatch += 1;
       if (inBatch === LOAD_BATCH) await endBatch();
     }
     if (lineNo === 0) throw new MalformedSettlementLine(1, 'the file is empty: no header');
     await endBatch();
+    await stored;
+    // Statistics that count the lines just loaded: how matching joins them to the ledger depends on how many there are.
+    await client.query('ANALYZE reconciliation_lines');
   } catch (error) {
     if (copy) {
       // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
@@ -109,9 +127,44 @@ export async function loadSettlementLines(
       aborted.destroy();
       await finished(aborted).catch(() => undefined);
     }
+    await stored?.catch(() => undefined);
     throw error;
   }
   return rows;
+}
+
+/**
+ * The ids a load has seen, in a fixed 4 MB (a Bloom filter): `add` answers whether the id may have been added
+ * before. A no is certain; a yes is wrong for a few in ten thousand of a million ids, more as there are more.
+ */
+class SeenIds {
+  private readonly bits = new Int32Array(1 << 20);
+
+  add(id: string): boolean {
+    let hash = 0x811c9dc5; // FNV-1a
+    for (let i = 0; i < id.length; i += 1) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+    // Three probes from two mixes of the hash (Kirsch and Mitzenmacher): as good as three hashes.
+    const first = mix(hash);
+    const step = mix(hash ^ 0x9e3779b9) | 1;
+    let seen = true;
+    for (let probe = 0, at = first; probe < 3; probe += 1, at = (at + step) | 0) {
+      const word = (at >>> 5) & 0xfffff;
+      const bit = 1 << (at & 31);
+      if ((this.bits[word]! & bit) === 0) {
+        seen = false;
+        this.bits[word]! |= bit;
+      }
+    }
+    return seen;
+  }
+}
+
+/** MurmurHash3's finalizer: every bit of the input moves every bit of the output. */
+function mix(value: number): number {
+  let h = value;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** The number of lines loaded for a run: a crash of PostgreSQL empties the (unlogged) table, and matching then must not start. */
@@ -121,91 +174,144 @@ export async function loadedLines(db: Queryable, runId: string): Promise<number>
 }
 
 const SELLER_PAYABLE = `e.account_id LIKE 'seller\\_payable:%'`;
+/** A capture transaction's figures as reconciliation reads them, over its entries `e`. */
+const CAPTURE_FIGURES = `
+  sum(e.amount) FILTER (WHERE ${SELLER_PAYABLE} AND e.direction = 'credit') AS gross,
+  coalesce(sum(e.amount) FILTER (WHERE e.account_id LIKE 'psp\\_fees:%'), 0) AS fee,
+  min(e.currency) AS currency`;
+const CAPTURED = `('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')`;
 
 /**
- * Matches a loaded file against the ledger for its day and records every discrepancy, by class. Set-based:
- * a handful of statements whatever the number of lines. The ledger is only read.
+ * The captures the ledger booked on a day, each with its figures and its payment order's status, as the
+ * temporary table booked_captures that classifyDiscrepancies reads, in the same transaction (and dropped at
+ * its end). It reads only the ledger: it may run while the day's settlement file is still loading. Hashing a
+ * day's captures and lines takes memory: about 100 MB a million, allowed for this transaction.
+ */
+export async function summarizeBookedCaptures(tx: Queryable, date: string): Promise<void> {
+  const { start, end } = settlementDay(date);
+  await tx.query(`SET LOCAL work_mem = '256MB'`);
+  await tx.query(
+    `CREATE TEMPORARY TABLE booked_captures ON COMMIT DROP AS
+     SELECT t.id, t.payment_order_id, o.id AS order_id, o.status, ${CAPTURE_FIGURES}
+       FROM ledger_transactions t
+       JOIN ledger_entries e ON e.transaction_id = t.id
+       LEFT JOIN payment_orders o ON o.id = t.payment_order_id
+      WHERE t.step = 'capture' AND t.created_at >= $1 AND t.created_at < $2
+      GROUP BY t.id, o.id`,
+    [start, end],
+  );
+  await tx.query('ANALYZE booked_captures');
+}
+
+/**
+ * Matches a loaded file against the ledger for its day and records every discrepancy, by class, in one
+ * statement whatever the number of lines; summarizeBookedCaptures must have run earlier in the transaction.
+ * Each charge is paired with its payment order's capture booked that day in one pass, which also finds that
+ * day's captures no line lists; a charge whose capture was booked another day (or never) is looked up alone.
+ * Which line is a repeat, or a payment order's second charge, is worked out (by line number, as window
+ * functions do) only among the lines the load marked and those sharing their ids: every other line is the
+ * first of its kind. The ledger is only read.
  */
 export async function classifyDiscrepancies(tx: Queryable, runId: string, date: string): Promise<Record<DiscrepancyClass, number>> {
   const { start, end } = settlementDay(date);
-  const insert = `INSERT INTO reconciliation_discrepancies (run_id, class, line_no, payment_order_id, balance_transaction_id, detail)`;
-  const firstLines = `
-    SELECT l.*, row_number() OVER (PARTITION BY payment_order_id, reporting_category = 'charge' ORDER BY line_no) AS charge_rank
-      FROM (SELECT l.*, row_number() OVER (PARTITION BY balance_transaction_id ORDER BY line_no) AS seen
-              FROM reconciliation_lines l WHERE run_id = $1) l
-     WHERE seen = 1`;
-
-  // A balance transaction listed twice, or a second charge for one payment order.
   await tx.query(
-    `${insert}
-     SELECT $1, 'duplicate', line_no, payment_order_id, balance_transaction_id, 'balance transaction ' || balance_transaction_id || ' is listed again'
-       FROM (SELECT *, row_number() OVER (PARTITION BY balance_transaction_id ORDER BY line_no) AS seen FROM reconciliation_lines WHERE run_id = $1) l
-      WHERE seen > 1
-     UNION ALL
-     SELECT $1, 'duplicate', line_no, payment_order_id, balance_transaction_id, 'a second charge for payment order ' || payment_order_id
-       FROM (${firstLines}) l WHERE reporting_category = 'charge' AND charge_rank > 1`,
-    [runId],
-  );
-
-  // Each charge against its payment order and capture transaction, whatever day the capture was booked.
-  await tx.query(
-    `${insert}
-     SELECT $1, class, line_no, payment_order_id, balance_transaction_id, detail FROM (
-       SELECT l.line_no, l.payment_order_id, l.balance_transaction_id,
-              unnest(ARRAY[
-                CASE WHEN o.id IS NULL THEN 'missing_in_ledger'
-                     WHEN o.status NOT IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED') THEN 'status_mismatch'
-                     WHEN c.gross IS NULL THEN 'missing_in_ledger'
-                     WHEN c.currency <> l.currency THEN 'currency_mismatch'
-                     WHEN c.gross <> l.gross THEN 'amount_mismatch' END,
-                CASE WHEN c.gross IS NOT NULL AND c.currency = l.currency AND c.fee <> l.fee THEN 'fee_mismatch' END]) AS class,
-              unnest(ARRAY[
-                CASE WHEN o.id IS NULL THEN 'the PSP charged ' || l.gross || ' ' || l.currency || ' for payment order ' || l.payment_order_id || ', unknown to the ledger'
-                     WHEN o.status NOT IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED') THEN 'the PSP charged payment order ' || o.id || ', which the ledger holds as ' || o.status
-                     WHEN c.gross IS NULL THEN 'no capture transaction for payment order ' || o.id
-                     WHEN c.currency <> l.currency THEN 'PSP ' || l.currency || ', ledger ' || c.currency
-                     WHEN c.gross <> l.gross THEN 'PSP gross ' || l.gross || ', ledger ' || c.gross END,
-                'PSP fee ' || l.fee || ', ledger ' || c.fee]) AS detail
-         FROM (${firstLines}) l
-         LEFT JOIN payment_orders o ON o.id = l.payment_order_id
+    `WITH suspects AS MATERIALIZED (
+       SELECT balance_transaction_id, payment_order_id, maybe_repeated, maybe_second_charge
+         FROM reconciliation_lines WHERE run_id = $1 AND (maybe_repeated OR maybe_second_charge)),
+     -- One pass over the run's charges, each against the capture booked that day for its payment order, keeps
+     -- what the rest needs: the charges that differ from their capture or have none, the captures no charge
+     -- lists, and every charge sharing a balance transaction or a payment order with a marked line (the only
+     -- lines whose rank among lines of the same id can be other than first); with them, the refunds.
+     kept AS MATERIALIZED (
+       SELECT l.line_no, l.payment_order_id AS line_order_id, l.balance_transaction_id, l.reporting_category,
+              l.currency AS line_currency, l.gross AS line_gross, l.fee AS line_fee, c.*
+         FROM (SELECT * FROM reconciliation_lines WHERE run_id = $1 AND reporting_category = 'charge') l
+         FULL JOIN booked_captures c ON c.payment_order_id = l.payment_order_id
+        WHERE l.line_no IS NULL OR c.id IS NULL OR c.order_id IS NULL OR c.status NOT IN ${CAPTURED} OR c.gross IS NULL
+           OR c.currency <> l.currency OR c.gross <> l.gross OR c.fee <> l.fee
+           OR l.balance_transaction_id IN (SELECT balance_transaction_id FROM suspects WHERE maybe_repeated)
+           OR l.payment_order_id IN (SELECT payment_order_id FROM suspects WHERE maybe_second_charge)
+       UNION ALL
+       SELECT line_no, payment_order_id, balance_transaction_id, reporting_category, currency, gross, fee,
+              NULL, NULL, NULL, NULL, NULL, NULL, NULL
+         FROM reconciliation_lines WHERE run_id = $1 AND reporting_category = 'refund'),
+     related AS (
+       SELECT line_no, balance_transaction_id, line_order_id AS payment_order_id, reporting_category
+         FROM kept
+        WHERE balance_transaction_id IN (SELECT balance_transaction_id FROM suspects WHERE maybe_repeated)
+           OR (reporting_category = 'charge' AND line_order_id IN (SELECT payment_order_id FROM suspects WHERE maybe_second_charge))),
+     ranked AS (
+       SELECT l.*, CASE WHEN seen = 1 THEN row_number() OVER (PARTITION BY payment_order_id, reporting_category = 'charge', seen = 1 ORDER BY line_no) END AS charge_rank
+         FROM (SELECT l.*, row_number() OVER (PARTITION BY balance_transaction_id ORDER BY line_no) AS seen FROM related l) l),
+     -- A balance transaction listed twice, or a second charge for one payment order.
+     duplicates AS MATERIALIZED (
+       SELECT line_no, payment_order_id, balance_transaction_id, seen > 1 AS repeated,
+              CASE WHEN seen > 1 THEN 'balance transaction ' || balance_transaction_id || ' is listed again'
+                   ELSE 'a second charge for payment order ' || payment_order_id END AS detail
+         FROM ranked WHERE seen > 1 OR (reporting_category = 'charge' AND charge_rank > 1)),
+     -- Each first charge for a payment order against that order and its capture, whatever day it was booked.
+     charges AS (
+       SELECT u.line_no, u.line_order_id AS payment_order_id, u.balance_transaction_id, u.line_currency, u.line_gross, u.line_fee,
+              CASE WHEN u.id IS NULL THEN o.id ELSE u.order_id END AS order_id,
+              CASE WHEN u.id IS NULL THEN o.status ELSE u.status END AS status,
+              CASE WHEN u.id IS NULL THEN c.gross ELSE u.gross END AS gross,
+              CASE WHEN u.id IS NULL THEN c.fee ELSE u.fee END AS fee,
+              CASE WHEN u.id IS NULL THEN c.currency ELSE u.currency END AS currency
+         FROM kept u
+         LEFT JOIN payment_orders o ON u.id IS NULL AND o.id = u.line_order_id
          LEFT JOIN LATERAL (
-           SELECT sum(e.amount) FILTER (WHERE ${SELLER_PAYABLE} AND e.direction = 'credit') AS gross,
-                  coalesce(sum(e.amount) FILTER (WHERE e.account_id LIKE 'psp\\_fees:%'), 0) AS fee,
-                  min(e.currency) AS currency
+           SELECT ${CAPTURE_FIGURES}
              FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
-            WHERE t.payment_order_id = l.payment_order_id AND t.step = 'capture') c ON true
-        WHERE l.reporting_category = 'charge' AND l.charge_rank = 1) checked
-      WHERE class IS NOT NULL`,
-    [runId],
-  );
-
-  // Captures the ledger booked that day which the PSP does not list.
-  await tx.query(
-    `${insert}
-     SELECT $1, 'missing_in_psp', NULL, t.payment_order_id, NULL,
-            'the ledger captured ' || e.amount || ' ' || e.currency || ' for payment order ' || t.payment_order_id || ', absent from the settlement file'
-       FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id AND ${SELLER_PAYABLE}
-      WHERE t.step = 'capture' AND t.created_at >= $2 AND t.created_at < $3
-        AND NOT EXISTS (SELECT 1 FROM reconciliation_lines l
-                         WHERE l.run_id = $1 AND l.payment_order_id = t.payment_order_id AND l.reporting_category = 'charge')`,
-    [runId, start, end],
-  );
-
-  // Refunds, paired by payment order and amount: the file's against the ledger's reversals of that day.
-  await tx.query(
-    `${insert}
-     SELECT $1, CASE WHEN f.line_no IS NULL THEN 'missing_in_psp' ELSE 'missing_in_ledger' END,
-            f.line_no, coalesce(f.payment_order_id, b.payment_order_id), f.balance_transaction_id,
-            CASE WHEN f.line_no IS NULL THEN 'the ledger refunded ' || b.amount || ' of payment order ' || b.payment_order_id || ', absent from the settlement file'
-                 ELSE 'the PSP refunded ' || f.amount || ' of payment order ' || f.payment_order_id || ', absent from the ledger' END
-       FROM (SELECT line_no, payment_order_id, balance_transaction_id, -gross AS amount,
-                    row_number() OVER (PARTITION BY payment_order_id, gross ORDER BY line_no) AS n
-               FROM (${firstLines}) l WHERE reporting_category = 'refund') f
-       FULL JOIN (SELECT t.payment_order_id, e.amount, row_number() OVER (PARTITION BY t.payment_order_id, e.amount ORDER BY t.id) AS n
-                    FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id AND ${SELLER_PAYABLE} AND e.direction = 'debit'
-                   WHERE t.step LIKE 'refund:%' AND t.created_at >= $2 AND t.created_at < $3) b
-              ON b.payment_order_id = f.payment_order_id AND b.amount = f.amount AND b.n = f.n
-      WHERE f.line_no IS NULL OR b.payment_order_id IS NULL`,
+            WHERE u.id IS NULL AND t.payment_order_id = u.line_order_id AND t.step = 'capture') c ON true
+        WHERE u.reporting_category = 'charge' AND u.line_no NOT IN (SELECT line_no FROM duplicates)
+          AND (u.id IS NULL OR u.order_id IS NULL OR u.status NOT IN ${CAPTURED} OR u.gross IS NULL
+               OR u.currency <> u.line_currency OR u.gross <> u.line_gross OR u.fee <> u.line_fee)),
+     checked AS (
+       SELECT line_no, payment_order_id, balance_transaction_id,
+              unnest(ARRAY[
+                CASE WHEN order_id IS NULL THEN 'missing_in_ledger'
+                     WHEN status NOT IN ${CAPTURED} THEN 'status_mismatch'
+                     WHEN gross IS NULL THEN 'missing_in_ledger'
+                     WHEN currency <> line_currency THEN 'currency_mismatch'
+                     WHEN gross <> line_gross THEN 'amount_mismatch' END,
+                CASE WHEN gross IS NOT NULL AND currency = line_currency AND fee <> line_fee THEN 'fee_mismatch' END]) AS class,
+              unnest(ARRAY[
+                CASE WHEN order_id IS NULL THEN 'the PSP charged ' || line_gross || ' ' || line_currency || ' for payment order ' || payment_order_id || ', unknown to the ledger'
+                     WHEN status NOT IN ${CAPTURED} THEN 'the PSP charged payment order ' || order_id || ', which the ledger holds as ' || status
+                     WHEN gross IS NULL THEN 'no capture transaction for payment order ' || order_id
+                     WHEN currency <> line_currency THEN 'PSP ' || line_currency || ', ledger ' || currency
+                     WHEN gross <> line_gross THEN 'PSP gross ' || line_gross || ', ledger ' || gross END,
+                'PSP fee ' || line_fee || ', ledger ' || fee]) AS detail
+         FROM charges),
+     -- Refunds, paired by payment order and amount: the file's against the ledger's reversals of that day.
+     refunds AS (
+       SELECT CASE WHEN f.line_no IS NULL THEN 'missing_in_psp' ELSE 'missing_in_ledger' END AS class,
+              f.line_no, coalesce(f.payment_order_id, b.payment_order_id) AS payment_order_id, f.balance_transaction_id,
+              CASE WHEN f.line_no IS NULL THEN 'the ledger refunded ' || b.amount || ' of payment order ' || b.payment_order_id || ', absent from the settlement file'
+                   ELSE 'the PSP refunded ' || f.amount || ' of payment order ' || f.payment_order_id || ', absent from the ledger' END AS detail
+         FROM (SELECT line_no, line_order_id AS payment_order_id, balance_transaction_id, -line_gross AS amount,
+                      row_number() OVER (PARTITION BY line_order_id, line_gross ORDER BY line_no) AS n
+                 FROM kept
+                WHERE reporting_category = 'refund' AND line_no NOT IN (SELECT line_no FROM duplicates WHERE repeated)) f
+         FULL JOIN (SELECT t.payment_order_id, e.amount, row_number() OVER (PARTITION BY t.payment_order_id, e.amount ORDER BY t.id) AS n
+                      FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id AND ${SELLER_PAYABLE} AND e.direction = 'debit'
+                     WHERE t.step LIKE 'refund:%' AND t.created_at >= $2 AND t.created_at < $3) b
+                ON b.payment_order_id = f.payment_order_id AND b.amount = f.amount AND b.n = f.n
+        WHERE f.line_no IS NULL OR b.payment_order_id IS NULL)
+     INSERT INTO reconciliation_discrepancies (run_id, class, line_no, payment_order_id, balance_transaction_id, detail)
+     SELECT $1, 'duplicate', line_no, payment_order_id, balance_transaction_id, detail FROM duplicates WHERE repeated
+     UNION ALL
+     SELECT $1, 'duplicate', line_no, payment_order_id, balance_transaction_id, detail FROM duplicates WHERE NOT repeated
+     UNION ALL
+     SELECT $1, class, line_no, payment_order_id, balance_transaction_id, detail FROM checked WHERE class IS NOT NULL
+     UNION ALL
+     -- Captures the ledger booked that day which the PSP does not list.
+     SELECT $1, 'missing_in_psp', NULL, u.payment_order_id, NULL,
+            'the ledger captured ' || e.amount || ' ' || e.currency || ' for payment order ' || u.payment_order_id || ', absent from the settlement file'
+       FROM kept u JOIN ledger_entries e ON e.transaction_id = u.id AND ${SELLER_PAYABLE}
+      WHERE u.line_no IS NULL
+     UNION ALL
+     SELECT $1, class, line_no, payment_order_id, balance_transaction_id, detail FROM refunds`,
     [runId, start, end],
   );
 

@@ -52,6 +52,9 @@ export class MalformedSettlementLine extends Error {
 const INTEGER = /^-?\d{1,15}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?Z?$/;
 const ID = /^[A-Za-z0-9_]{1,255}$/;
+/** The shape of a well-formed line, in one pass; a line it refuses is read again field by field to name what is wrong. */
+const WELL_FORMED =
+  /^([A-Za-z0-9_]{1,255}),([^,]*),([^,]*),(-?\d{1,15}),(-?\d{1,15}),(-?\d{1,15}),(charge|refund),([A-Za-z0-9_]{1,255}),([A-Za-z0-9_]{1,255})$/;
 
 export function formatSettlementRow(row: SettlementRow): string {
   return [
@@ -67,19 +70,45 @@ export function formatSettlementRow(row: SettlementRow): string {
   ].join(',');
 }
 
+/** A data line, checked: a SettlementRow whose timestamp is the ISO 8601 text of its UTC instant (as toISOString writes it). */
+export type SettlementLine = Omit<SettlementRow, 'createdUtc'> & { createdUtc: string };
+
 /** Parses one data line (1-based line numbers count the header as line 1). */
 export function parseSettlementLine(line: string, lineNo: number): SettlementRow {
+  const checked = readSettlementLine(line, lineNo);
+  return { ...checked, createdUtc: new Date(checked.createdUtc) };
+}
+
+/** Checks one data line (1-based line numbers count the header as line 1), throwing MalformedSettlementLine naming the first field at fault. */
+export function readSettlementLine(line: string, lineNo: number): SettlementLine {
+  const match = WELL_FORMED.exec(line);
+  const createdUtc = match && utcInstant(match[2]!);
+  const currency = match && currencyCode(match[3]!);
+  if (!match || !createdUtc || !currency || Number(match[4]) - Number(match[5]) !== Number(match[6])) return readFieldByField(line, lineNo);
+  return {
+    balanceTransactionId: match[1]!,
+    createdUtc,
+    currency,
+    gross: Number(match[4]),
+    fee: Number(match[5]),
+    net: Number(match[6]),
+    reportingCategory: match[7] as 'charge' | 'refund',
+    paymentIntentId: match[8]!,
+    paymentOrderId: match[9]!,
+  };
+}
+
+function readFieldByField(line: string, lineNo: number): SettlementLine {
   const fields = line.split(',');
   if (fields.length !== SETTLEMENT_COLUMNS.length) {
     throw new MalformedSettlementLine(lineNo, `expected ${SETTLEMENT_COLUMNS.length} fields, found ${fields.length} (truncated line?)`);
   }
   const [id, created, currency, gross, fee, net, category, intent, order] = fields as [string, string, string, string, string, string, string, string, string];
   if (!ID.test(id)) throw new MalformedSettlementLine(lineNo, `balance_transaction_id is not an id: '${id}'`);
-  if (!TIMESTAMP.test(created) || Number.isNaN(Date.parse(created.endsWith('Z') ? created : `${created}Z`))) {
-    throw new MalformedSettlementLine(lineNo, `created_utc is not a UTC timestamp: '${created}'`);
-  }
-  const code = currency.toUpperCase();
-  if (!isCurrency(code)) throw new MalformedSettlementLine(lineNo, `unknown currency '${currency}'`);
+  const createdUtc = utcInstant(created);
+  if (!createdUtc) throw new MalformedSettlementLine(lineNo, `created_utc is not a UTC timestamp: '${created}'`);
+  const code = currencyCode(currency);
+  if (!code) throw new MalformedSettlementLine(lineNo, `unknown currency '${currency}'`);
   for (const [name, value] of [['gross', gross], ['fee', fee], ['net', net]] as const) {
     if (!INTEGER.test(value)) throw new MalformedSettlementLine(lineNo, `${name} is not an integer amount of minor units: '${value}'`);
   }
@@ -91,7 +120,7 @@ export function parseSettlementLine(line: string, lineNo: number): SettlementRow
   if (!ID.test(order)) throw new MalformedSettlementLine(lineNo, `payment_order_id is not an id: '${order}'`);
   return {
     balanceTransactionId: id,
-    createdUtc: new Date(created.endsWith('Z') ? created : `${created}Z`),
+    createdUtc,
     currency: code,
     gross: Number(gross),
     fee: Number(fee),
@@ -100,6 +129,29 @@ export function parseSettlementLine(line: string, lineNo: number): SettlementRow
     paymentIntentId: intent,
     paymentOrderId: order,
   };
+}
+
+// A file lists its rows in time order, many to a second, in one or a few currencies: the last answer is kept.
+let lastTimestamp = { text: '', instant: '' };
+let lastCurrency = { text: '', code: '' };
+
+/** The instant a created_utc field names, as ISO 8601 UTC text; undefined if it names none. */
+function utcInstant(text: string): string | undefined {
+  if (text === lastTimestamp.text) return lastTimestamp.instant;
+  if (!TIMESTAMP.test(text)) return undefined;
+  const ms = Date.parse(text.endsWith('Z') ? text : `${text}Z`);
+  if (Number.isNaN(ms)) return undefined;
+  lastTimestamp = { text, instant: new Date(ms).toISOString() };
+  return lastTimestamp.instant;
+}
+
+/** A currency field's ISO 4217 code; undefined for an unknown currency. */
+function currencyCode(text: string): string | undefined {
+  if (text === lastCurrency.text) return lastCurrency.code;
+  const code = text.toUpperCase();
+  if (!isCurrency(code)) return undefined;
+  lastCurrency = { text, code };
+  return code;
 }
 
 /** The UTC day a run reconciles, as [start, end). */

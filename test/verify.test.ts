@@ -104,6 +104,27 @@ describe('verify', () => {
     expect(breaches.refunded_amount_mismatch).toEqual([`${orderId}: refunded_amount 1000, refunds 1001`]);
   });
 
+  it('names an order that is not captured but has a capture transaction', async () => {
+    const breaches = await verifyTampered((tx) => tx.query(`UPDATE payment_orders SET status = 'FAILED' WHERE id = $1`, [orderId]));
+    expect(breaches.capture_transaction_mismatch).toEqual([`${orderId} (FAILED): 1 capture transactions`]);
+  });
+
+  it('names an order whose refunded amount was changed behind its refunds', async () => {
+    const breaches = await verifyTampered((tx) => tx.query('UPDATE payment_orders SET refunded_amount = 0 WHERE id = $1', [orderId]));
+    expect(breaches.refunded_amount_mismatch).toEqual([`${orderId}: refunded_amount 0, refunds 1000`]);
+  });
+
+  it('names a finished checkout whose record of money held was changed, and one that holds an authorization it never recorded', async () => {
+    const { rows } = await pool.query('SELECT checkout_id FROM payment_orders WHERE id = $1', [orderId]);
+    const checkoutId = rows[0].checkout_id;
+    const recorded = await verifyTampered((tx) =>
+      tx.query(`UPDATE checkouts SET held_amount = 300, attention_code = 'refund_refused' WHERE id = $1`, [checkoutId]),
+    );
+    expect(recorded.held_without_record).toEqual([`${checkoutId}: holds 0, its record says 300 (refund_refused)`]);
+    const authorized = await verifyTampered((tx) => tx.query(`UPDATE payment_orders SET status = 'AUTHORIZED' WHERE id = $1`, [orderId]));
+    expect(authorized.held_without_record).toEqual([`${checkoutId}: holds 5000, its record says 0 (no record)`]);
+  });
+
   it("names an order the PSP's records disagree with", async () => {
     const breaches = await verifyTampered((tx) =>
       tx.query('UPDATE psp_simulator_payments SET amount_refunded = amount_refunded + 500 WHERE payment_order_id = $1', [orderId]),
