@@ -43,15 +43,15 @@ export function createReconciliationActivities({ pool, psp }: ReconciliationDeps
     }
   }
 
-  /** Runs work in a transaction on a connection of its own, committed if the work ends normally. */
-  async function matching<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    const tx = await pool.connect();
+  /** Runs work with a second connection; one the work did not leave idle is closed, with what it held. */
+  async function withSecondConnection<T>(work: (second: pg.PoolClient) => Promise<T>): Promise<T> {
+    const second = await pool.connect();
     try {
-      const result = await inTransaction(tx, () => work(tx));
-      tx.release();
+      const result = await work(second);
+      second.release();
       return result;
     } catch (error) {
-      tx.release(true); // a statement may still be running on it
+      second.release(true);
       throw error;
     }
   }
@@ -70,33 +70,37 @@ export function createReconciliationActivities({ pool, psp }: ReconciliationDeps
           if (finished) return finished;
           await startRun(client, runId, date);
 
-          // The day's captures are summarized on a second connection, in the transaction that matches and
-          // records the run, while this one loads the settlement.
-          return matching(async (matcher) => {
+          // The day's captures are summarized on a second connection while this one loads the settlement;
+          // that connection then matches and records the run.
+          return withSecondConnection(async (matcher) => {
             const summarized = summarizeBookedCaptures(matcher, date);
-            summarized.catch(() => undefined); // awaited below, or abandoned with the transaction
+            summarized.catch(() => undefined); // awaited below
             let lines: number;
             try {
               const source = file ? settlementFileLines(file) : pspSettlementLines(psp, date);
               lines = await loadSettlementLines(client, runId, source, (loaded) => progress({ loaded }));
             } catch (error) {
+              await summarized.catch(() => undefined);
               const failure = unreadable(error, file);
               if (!failure) throw error;
               await inTransaction(client, async () => {
                 await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
                 await finishRun(client, runId, failure);
               });
+              await matcher.query('DROP TABLE IF EXISTS booked_captures');
               return failure;
             }
             await summarized;
-            if ((await loadedLines(matcher, runId)) !== lines) {
-              throw new Error(`run ${runId}: the loaded settlement lines are gone (PostgreSQL restarted?); loading them again`);
-            }
-            await matcher.query('DELETE FROM reconciliation_discrepancies WHERE run_id = $1', [runId]);
-            const counts = await classifyDiscrepancies(matcher, runId, date);
-            const outcome: ReconciliationOutcome = { status: 'COMPLETED', lines, counts };
-            await finishRun(matcher, runId, outcome);
-            return outcome;
+            return inTransaction(matcher, async () => {
+              if ((await loadedLines(matcher, runId)) !== lines) {
+                throw new Error(`run ${runId}: the loaded settlement lines are gone (PostgreSQL restarted?); loading them again`);
+              }
+              await matcher.query('DELETE FROM reconciliation_discrepancies WHERE run_id = $1', [runId]);
+              const counts = await classifyDiscrepancies(matcher, runId, date);
+              const outcome: ReconciliationOutcome = { status: 'COMPLETED', lines, counts };
+              await finishRun(matcher, runId, outcome);
+              return outcome;
+            });
           });
         }),
       );

@@ -9,6 +9,7 @@ import {
   SETTLEMENT_HEADER,
   settlementDay,
   type DiscrepancyClass,
+  type SettlementLine,
 } from '../domain/settlement';
 import type { Queryable } from './pool';
 
@@ -35,10 +36,9 @@ export async function findRunOutcome(db: Queryable, runId: string): Promise<Reco
 
 /** Lines loaded per COPY: each batch commits on its own, so no transaction stays open while the PSP is read. */
 const LOAD_BATCH = 10_000;
-/** COPY text sent to PostgreSQL at once: one write per line would cost more than the line. */
-const SEND_CHARS = 1 << 16;
 const COPY_LINES = `COPY reconciliation_lines (run_id, line_no, balance_transaction_id, created_utc, currency, gross, fee, net,
-                     reporting_category, payment_intent_id, payment_order_id, maybe_repeated, maybe_second_charge) FROM STDIN`;
+                     reporting_category, payment_intent_id, payment_order_id, maybe_repeated, maybe_second_charge)
+                    FROM STDIN (FORMAT binary)`;
 
 /**
  * Streams a settlement file's lines (header first) into reconciliation_lines with COPY, validating every line
@@ -59,28 +59,20 @@ export async function loadSettlementLines(
   await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
   const balanceTransactions = new SeenIds();
   const chargedOrders = new SeenIds();
+  const rowsOut = new CopyRows(runId);
   let copy: CopyStreamQuery | undefined; // the batch being read
   let stored: Promise<void> | undefined; // the batch before it, which PostgreSQL is storing meanwhile
-  let text: string[] = []; // COPY lines not yet sent
-  let textLength = 0;
   let inBatch = 0;
   let lineNo = 0;
   let rows = 0;
   let blankAt = 0;
-  const send = async () => {
-    if (!copy!.write(text.join(''))) await once(copy!, 'drain');
-    text = [];
-    textLength = 0;
-  };
   const endBatch = async () => {
     if (!copy) return;
     const batch = copy;
     const loaded = rows;
     copy = undefined;
     inBatch = 0;
-    batch.end(text.join(''));
-    text = [];
-    textLength = 0;
+    batch.end(rowsOut.end());
     await stored; // one batch stored at a time: a failure of the one before surfaces here
     stored = finished(batch).then(() => onBatch(loaded));
     stored.catch(() => undefined); // awaited at the next batch's end, or below
@@ -100,15 +92,15 @@ export async function loadSettlementLines(
       const row = readSettlementLine(line, lineNo);
       const repeated = balanceTransactions.add(row.balanceTransactionId);
       const secondCharge = row.reportingCategory === 'charge' && chargedOrders.add(row.paymentOrderId);
-      // Validated fields hold no tabs, newlines or backslashes: COPY's text format needs no escaping.
-      const copyLine =
-        `${runId}\t${lineNo}\t${row.balanceTransactionId}\t${row.createdUtc}\t${row.currency}\t${row.gross}\t${row.fee}\t${row.net}\t` +
-        `${row.reportingCategory}\t${row.paymentIntentId}\t${row.paymentOrderId}\t${repeated ? 't' : 'f'}\t${secondCharge ? 't' : 'f'}\n`;
-      text.push(copyLine);
-      textLength += copyLine.length;
-      // The next batch's COPY waits in the connection's queue while the one before is stored: its text is held.
-      copy ??= client.query(copyFrom(COPY_LINES, { highWaterMark: 1 << 24 }));
-      if (textLength >= SEND_CHARS) await send();
+      if (!copy) {
+        // The next batch's COPY waits in the connection's queue while the one before is stored: its rows are held.
+        copy = client.query(copyFrom(COPY_LINES, { highWaterMark: 1 << 24 }));
+        rowsOut.start();
+      }
+      rowsOut.add(lineNo, row, repeated, secondCharge);
+      if (rowsOut.full) {
+        if (!copy.write(rowsOut.take())) await once(copy, 'drain');
+      }
       rows += 1;
       inBatch += 1;
       if (inBatch === LOAD_BATCH) await endBatch();
@@ -117,7 +109,7 @@ export async function loadSettlementLines(
     await endBatch();
     await stored;
     // Statistics that count the lines just loaded: how matching joins them to the ledger depends on how many there are.
-    await client.query('ANALYZE reconciliation_lines');
+    await client.query('ANALYZE reconciliation_lines (run_id, reporting_category, payment_order_id, balance_transaction_id)');
   } catch (error) {
     if (copy) {
       // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
@@ -133,26 +125,120 @@ export async function loadSettlementLines(
   return rows;
 }
 
+/** Bytes of rows sent to PostgreSQL at once: one write per line would cost more than the line. */
+const SEND_BYTES = 1 << 16;
+/** Room for one more row: a checked line's ids are at most 255 characters. */
+const ROW_BYTES = 2_048;
+const EPOCH_2000_MS = Date.UTC(2000, 0, 1);
+
 /**
- * The ids a load has seen, in a fixed 4 MB (a Bloom filter): `add` answers whether the id may have been added
- * before. A no is certain; a yes is wrong for a few in ten thousand of a million ids, more as there are more.
+ * Settlement lines in COPY's binary format, which PostgreSQL stores without parsing text: a batch is start(),
+ * rows, then end(); take() hands over what is built so far. Checked ids, currencies and categories are ASCII.
+ */
+class CopyRows {
+  private readonly runId: Buffer;
+  private buffer: Buffer;
+  private at = 0;
+  private lastCreated = '';
+  private readonly created = Buffer.alloc(8);
+
+  constructor(runId: string) {
+    this.runId = Buffer.from(runId, 'utf8');
+    this.buffer = Buffer.allocUnsafe(SEND_BYTES + ROW_BYTES + this.runId.length);
+  }
+
+  get full(): boolean {
+    return this.at >= SEND_BYTES;
+  }
+
+  start(): void {
+    this.at += this.buffer.write('PGCOPY\n\xff\r\n\0', this.at, 'latin1');
+    this.at = this.buffer.writeInt32BE(0, this.at); // flags
+    this.at = this.buffer.writeInt32BE(0, this.at); // header extension
+  }
+
+  add(lineNo: number, row: SettlementLine, repeated: boolean, secondCharge: boolean): void {
+    if (row.createdUtc !== this.lastCreated) {
+      // timestamptz: microseconds since 2000-01-01 UTC
+      this.created.writeBigInt64BE(BigInt(Date.parse(row.createdUtc) - EPOCH_2000_MS) * 1000n);
+      this.lastCreated = row.createdUtc;
+    }
+    this.at = this.buffer.writeInt16BE(13, this.at);
+    this.bytes(this.runId);
+    this.int64(lineNo);
+    this.ascii(row.balanceTransactionId);
+    this.bytes(this.created);
+    this.ascii(row.currency);
+    this.int64(row.gross);
+    this.int64(row.fee);
+    this.int64(row.net);
+    this.ascii(row.reportingCategory);
+    this.ascii(row.paymentIntentId);
+    this.ascii(row.paymentOrderId);
+    this.boolean(repeated);
+    this.boolean(secondCharge);
+  }
+
+  /** The trailer, with what is built so far. */
+  end(): Buffer {
+    this.at = this.buffer.writeInt16BE(-1, this.at);
+    return this.take();
+  }
+
+  take(): Buffer {
+    const taken = this.buffer.subarray(0, this.at);
+    this.buffer = Buffer.allocUnsafe(this.buffer.length);
+    this.at = 0;
+    return taken;
+  }
+
+  private bytes(value: Buffer): void {
+    this.at = this.buffer.writeInt32BE(value.length, this.at);
+    this.at += value.copy(this.buffer, this.at);
+  }
+
+  private ascii(value: string): void {
+    this.at = this.buffer.writeInt32BE(value.length, this.at);
+    // Byte by byte: for a short string, cheaper than a call into Buffer's encoder.
+    for (let i = 0; i < value.length; i += 1) this.buffer[this.at + i] = value.charCodeAt(i);
+    this.at += value.length;
+  }
+
+  /** A whole number of at most 15 digits (or a line number): exact in a double. */
+  private int64(value: number): void {
+    const high = Math.floor(value / 0x1_0000_0000);
+    this.at = this.buffer.writeInt32BE(8, this.at);
+    this.at = this.buffer.writeInt32BE(high, this.at);
+    this.at = this.buffer.writeUInt32BE(value - high * 0x1_0000_0000, this.at);
+  }
+
+  private boolean(value: boolean): void {
+    this.at = this.buffer.writeInt32BE(1, this.at);
+    this.at = this.buffer.writeUInt8(value ? 1 : 0, this.at);
+  }
+}
+
+/**
+ * The ids a load has seen, in a fixed 4 MB (a blocked Bloom filter): `add` answers whether the id may have been
+ * added before. A no is certain; a yes is wrong for about one in a thousand of a million ids, more as there are
+ * more. Each id's bits lie in one 64-byte block: one memory fetch an id.
  */
 class SeenIds {
-  private readonly bits = new Int32Array(1 << 20);
+  private readonly words = new Int32Array(1 << 20);
 
   add(id: string): boolean {
     let hash = 0x811c9dc5; // FNV-1a
     for (let i = 0; i < id.length; i += 1) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
-    // Three probes from two mixes of the hash (Kirsch and Mitzenmacher): as good as three hashes.
-    const first = mix(hash);
-    const step = mix(hash ^ 0x9e3779b9) | 1;
+    const block = (mix(hash) & 0xffff) << 4; // 2^16 blocks of 16 words
+    const bits = mix(hash ^ 0x9e3779b9); // three 9-bit positions in the block's 512 bits
     let seen = true;
-    for (let probe = 0, at = first; probe < 3; probe += 1, at = (at + step) | 0) {
-      const word = (at >>> 5) & 0xfffff;
-      const bit = 1 << (at & 31);
-      if ((this.bits[word]! & bit) === 0) {
+    for (let probe = 0; probe < 3; probe += 1) {
+      const position = (bits >>> (9 * probe)) & 511;
+      const word = block | (position >>> 5);
+      const bit = 1 << (position & 31);
+      if ((this.words[word]! & bit) === 0) {
         seen = false;
-        this.bits[word]! |= bit;
+        this.words[word]! |= bit;
       }
     }
     return seen;
@@ -183,29 +269,39 @@ const CAPTURED = `('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')`;
 
 /**
  * The captures the ledger booked on a day, each with its figures and its payment order's status, as the
- * temporary table booked_captures that classifyDiscrepancies reads, in the same transaction (and dropped at
- * its end). It reads only the ledger: it may run while the day's settlement file is still loading. Hashing a
- * day's captures and lines takes memory: about 100 MB a million, allowed for this transaction.
+ * temporary table booked_captures of this connection's session, which classifyDiscrepancies reads and drops.
+ * It reads only the ledger, in a short transaction of its own: it may run on a second connection while the
+ * day's settlement loads, and reads the day's captures as they stand when it starts.
  */
-export async function summarizeBookedCaptures(tx: Queryable, date: string): Promise<void> {
+export async function summarizeBookedCaptures(client: pg.PoolClient, date: string): Promise<void> {
   const { start, end } = settlementDay(date);
-  await tx.query(`SET LOCAL work_mem = '256MB'`);
-  await tx.query(
-    `CREATE TEMPORARY TABLE booked_captures ON COMMIT DROP AS
-     SELECT t.id, t.payment_order_id, o.id AS order_id, o.status, ${CAPTURE_FIGURES}
-       FROM ledger_transactions t
-       JOIN ledger_entries e ON e.transaction_id = t.id
-       LEFT JOIN payment_orders o ON o.id = t.payment_order_id
-      WHERE t.step = 'capture' AND t.created_at >= $1 AND t.created_at < $2
-      GROUP BY t.id, o.id`,
-    [start, end],
-  );
-  await tx.query('ANALYZE booked_captures');
+  await client.query('BEGIN');
+  try {
+    // Entries are read in transaction order and summed as they come: no hash of a million groups.
+    await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
+    await client.query('DROP TABLE IF EXISTS booked_captures');
+    await client.query(
+      `CREATE TEMPORARY TABLE booked_captures AS
+       SELECT c.*, o.id AS order_id, o.status
+         FROM (SELECT t.id, t.payment_order_id, ${CAPTURE_FIGURES}
+                 FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+                WHERE t.step = 'capture' AND t.created_at >= $1 AND t.created_at < $2
+                GROUP BY t.id) c
+         LEFT JOIN payment_orders o ON o.id = c.payment_order_id`,
+      [start, end],
+    );
+    await client.query('ANALYZE booked_captures (payment_order_id)');
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
  * Matches a loaded file against the ledger for its day and records every discrepancy, by class, in one
- * statement whatever the number of lines; summarizeBookedCaptures must have run earlier in the transaction.
+ * statement whatever the number of lines, in the caller's transaction; summarizeBookedCaptures must have run
+ * on the same connection.
  * Each charge is paired with its payment order's capture booked that day in one pass, which also finds that
  * day's captures no line lists; a charge whose capture was booked another day (or never) is looked up alone.
  * Which line is a repeat, or a payment order's second charge, is worked out (by line number, as window
@@ -214,6 +310,8 @@ export async function summarizeBookedCaptures(tx: Queryable, date: string): Prom
  */
 export async function classifyDiscrepancies(tx: Queryable, runId: string, date: string): Promise<Record<DiscrepancyClass, number>> {
   const { start, end } = settlementDay(date);
+  // The day's captures and lines are hashed in memory: about 100 MB a million.
+  await tx.query(`SET LOCAL work_mem = '256MB'`);
   await tx.query(
     `WITH suspects AS MATERIALIZED (
        SELECT balance_transaction_id, payment_order_id, maybe_repeated, maybe_second_charge
@@ -314,6 +412,7 @@ export async function classifyDiscrepancies(tx: Queryable, runId: string, date: 
      SELECT $1, class, line_no, payment_order_id, balance_transaction_id, detail FROM refunds`,
     [runId, start, end],
   );
+  await tx.query('DROP TABLE booked_captures');
 
   const { rows } = await tx.query<{ class: DiscrepancyClass; n: string }>(
     'SELECT class, count(*) AS n FROM reconciliation_discrepancies WHERE run_id = $1 GROUP BY class',

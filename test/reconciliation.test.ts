@@ -6,7 +6,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createReconciliationActivities, type ReconciliationActivities } from '../activities/reconciliation';
 import type pg from 'pg';
-import { classifyDiscrepancies, summarizeBookedCaptures } from '../db/reconciliation';
+import { classifyDiscrepancies, loadSettlementLines, summarizeBookedCaptures } from '../db/reconciliation';
 import { withTransaction, type Pool } from '../db/pool';
 import { SETTLEMENT_HEADER, type SettlementRow } from '../domain/settlement';
 import { writeSettlementFile } from '../psp/settlementFile';
@@ -274,6 +274,52 @@ function sorted(rows: Array<Record<string, unknown>>) {
     .sort();
 }
 
+describe('loading a settlement file', () => {
+  it('stores each field as the line names it: odd timestamps as JavaScript reads them, amounts as numbers, the currency as its code', async () => {
+    const timestamps = [
+      '2026-11-21T12:00:00Z',
+      '2026-11-21 12:00:00',
+      '2026-11-21T12:00:00.123456Z',
+      '2026-02-30T00:00:00Z',
+      '2026-11-21T24:00:00Z',
+      '1999-12-31T23:59:59.999Z',
+    ];
+    const lines = timestamps.map((created, n) => `txn_load_${n},${created},eur,0012,-0,12,charge,pi_load_${n},po_load_${n}`);
+    const runId = `rec_${randomBytes(8).toString('hex')}`;
+    const client = await settle.pool.connect();
+    try {
+      async function* source() {
+        yield SETTLEMENT_HEADER;
+        yield* lines;
+      }
+      expect(await loadSettlementLines(client, runId, source())).toBe(lines.length);
+      const { rows } = await client.query(
+        `SELECT line_no, balance_transaction_id, to_char(created_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_utc,
+                currency, gross, fee, net, reporting_category, payment_intent_id, payment_order_id
+           FROM reconciliation_lines WHERE run_id = $1 ORDER BY line_no`,
+        [runId],
+      );
+      expect(rows).toEqual(
+        timestamps.map((created, n) => ({
+          line_no: String(n + 2),
+          balance_transaction_id: `txn_load_${n}`,
+          created_utc: new Date(created.endsWith('Z') ? created : `${created}Z`).toISOString().replace('Z', '000Z'), // to the millisecond
+          currency: 'EUR',
+          gross: '12',
+          fee: '0',
+          net: '12',
+          reporting_category: 'charge',
+          payment_intent_id: `pi_load_${n}`,
+          payment_order_id: `po_load_${n}`,
+        })),
+      );
+    } finally {
+      await client.query('DELETE FROM reconciliation_lines WHERE run_id = $1', [runId]);
+      client.release();
+    }
+  });
+});
+
 describe('matching a day in one pass', () => {
   // A day of its own, long ago, so that no other test's checkouts are on it, and the day before it.
   const day = '2001-02-03';
@@ -435,15 +481,15 @@ describe('matching a day in one pass', () => {
 
     const tx = await settle.pool.connect();
     try {
+      await summarizeBookedCaptures(tx, day);
       await tx.query('BEGIN');
       await tx.query(`UPDATE reconciliation_lines SET maybe_repeated = true, maybe_second_charge = reporting_category = 'charge' WHERE run_id = $1`, [runId]);
       await tx.query('DELETE FROM reconciliation_discrepancies WHERE run_id = $1', [runId]);
-      await summarizeBookedCaptures(tx, day);
       await classifyDiscrepancies(tx, runId, day);
       expect(await recordedDiscrepancies(tx, runId)).toEqual(specified);
     } finally {
       await tx.query('ROLLBACK');
-      tx.release();
+      tx.release(true); // with the temporary table the rollback kept
     }
   });
 });
