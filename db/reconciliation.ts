@@ -277,7 +277,8 @@ export async function summarizeBookedCaptures(client: pg.PoolClient, date: strin
   const { start, end } = settlementDay(date);
   await client.query('BEGIN');
   try {
-    // Entries are read in transaction order and summed as they come: no hash of a million groups.
+    // No parallel workers: this runs beside the load, whose parsing and COPY already keep the cores busy. The
+    // entries are read in transaction order and summed as they come, with no hash of a million groups.
     await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
     await client.query('DROP TABLE IF EXISTS booked_captures');
     await client.query(
