@@ -60,7 +60,8 @@ const settings = z.object({
 /**
  * Temporal's own client variables, read by @temporalio/envconfig as every Temporal SDK and the CLI read them:
  * over a profile of the TOML file (TEMPORAL_CONFIG_FILE, else ~/.config/temporalio/temporal.toml; profile
- * TEMPORAL_PROFILE, else "default"). TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE are also Settle's own settings.
+ * TEMPORAL_PROFILE, else "default"), read when one of those two is set. TEMPORAL_ADDRESS and
+ * TEMPORAL_NAMESPACE are also Settle's own settings.
  */
 const TEMPORAL_CLIENT_VARIABLES = [
   'TEMPORAL_CONFIG_FILE',
@@ -201,7 +202,11 @@ function temporalClient(env: Record<string, string>): { address?: string; namesp
   };
   let options: ReturnType<typeof toClientOptions>;
   try {
-    options = toClientOptions(loadClientConfigProfile({ profile: env.TEMPORAL_PROFILE, overrideEnvVars: env }));
+    // The file is read only when named (TEMPORAL_CONFIG_FILE) or a profile is asked for (TEMPORAL_PROFILE): a
+    // profile kept for the CLI (~/.config/temporalio/temporal.toml, perhaps a production namespace) must not
+    // turn `npm start` away from its own dev server.
+    const fileNamed = env.TEMPORAL_CONFIG_FILE !== undefined || env.TEMPORAL_PROFILE !== undefined;
+    options = toClientOptions(loadClientConfigProfile({ profile: env.TEMPORAL_PROFILE, overrideEnvVars: env, disableFile: !fileNamed }));
   } catch (error) {
     const where = env.TEMPORAL_CONFIG_FILE ? ` (TEMPORAL_CONFIG_FILE=${env.TEMPORAL_CONFIG_FILE})` : '';
     return fail(`${(error as Error).message}${where}`);

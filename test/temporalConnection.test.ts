@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +47,14 @@ describe("Temporal's client configuration (TEMPORAL_* variables and temporal.tom
     const overridden = loadConfig({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod', TEMPORAL_NAMESPACE: 'settle-staging', TEMPORAL_API_KEY: 'from-env' });
     expect(overridden.temporal).toMatchObject({ namespace: 'settle-staging', connection: { apiKey: 'from-env' } });
     expect(loadConfig({ TEMPORAL_CONFIG_FILE: file }).temporal.address).toBe('localhost:7233');
+  });
+
+  it("reads the CLI's own temporal.toml only when a profile is asked for, so npm start keeps its dev server", () => {
+    const home = path.join(dir, 'home');
+    mkdirSync(path.join(home, '.config', 'temporalio'), { recursive: true });
+    writeFileSync(path.join(home, '.config', 'temporalio', 'temporal.toml'), '[profile.default]\naddress = "prod.tmprl.cloud:7233"\napi_key = "k"\n');
+    expect(loadConfig({ HOME: home }).temporal).toMatchObject({ address: undefined, connection: {} });
+    expect(loadConfig({ HOME: home, TEMPORAL_PROFILE: 'default' }).temporal).toMatchObject({ address: 'prod.tmprl.cloud:7233', connection: { apiKey: 'k' } });
   });
 
   it('stops start-up on a profile that is not there, a bad file, a missing certificate or a bad address', () => {
