@@ -4,7 +4,7 @@ import { compensationRefundId, type RefundInput, type RefundReason } from '../do
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import { findCheckoutView, insertCheckout, recordAttention, transitionCheckout } from '../db/checkouts';
 import { moveSellerBalance } from '../db/books';
-import { cancelPendingPaymentOrders, findPaymentOrderView, recordRefusedRelease, transitionPaymentOrder } from '../db/paymentOrders';
+import { cancelPendingPaymentOrders, findPaymentOrderView, recordCaptureNotBooked, recordRefusedRelease, transitionPaymentOrder } from '../db/paymentOrders';
 import { withTransaction, type Pool } from '../db/pool';
 import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
 import { isFinalPspError } from '../psp/errors';
@@ -241,6 +241,11 @@ export function createActivities({ pool, psp }: ActivityDeps) {
 
     async recordCapture(order: PaymentOrderInput, fee: number): Promise<void> {
       await bookCapture(order, fee);
+    },
+
+    /** The PSP captured the order but the database refused its booking for good: the order says so. */
+    async recordCaptureNotBooked(order: PaymentOrderInput, failure: Failure): Promise<void> {
+      await recordCaptureNotBooked(pool, order.paymentOrderId, failure);
     },
 
     /**

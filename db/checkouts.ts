@@ -141,8 +141,9 @@ export async function recordAttention(tx: Queryable, checkoutId: string): Promis
     refunded_amount: string;
     currency: Currency;
     refusal: string | null;
+    failure_code: string | null;
   }>(
-    `SELECT o.id, o.status, o.amount, o.refunded_amount, o.currency,
+    `SELECT o.id, o.status, o.amount, o.refunded_amount, o.currency, o.failure_code,
             CASE WHEN o.status = 'AUTHORIZED' THEN o.failure_message
                  ELSE (SELECT r.failure_message FROM refunds r WHERE r.payment_order_id = o.id AND r.status = 'FAILED'
                         ORDER BY r.updated_at DESC LIMIT 1) END AS refusal
@@ -158,6 +159,7 @@ export async function recordAttention(tx: Queryable, checkoutId: string): Promis
       refundedAmount: amountFromDb(row.refunded_amount),
       currency: row.currency,
       refusal: row.refusal,
+      captureNotBooked: row.failure_code === 'capture_not_booked',
     })),
   );
   const unchanged =

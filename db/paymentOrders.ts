@@ -68,3 +68,15 @@ export async function recordRefusedRelease(db: Queryable, paymentOrderId: string
     [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
   );
 }
+
+/**
+ * Records on an order that the PSP captured it but the books refused the capture (its status, still
+ * AUTHORIZED, is what the refused write left). Its checkout's attention then says captured, not held.
+ */
+export async function recordCaptureNotBooked(db: Queryable, paymentOrderId: string, failure: Failure): Promise<void> {
+  await db.query(
+    `UPDATE payment_orders SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
+      WHERE id = $1 AND status = 'AUTHORIZED'`,
+    [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
+  );
+}

@@ -12,6 +12,8 @@ export interface HeldOrder {
   currency: Currency;
   /** Why the PSP still holds it: the refused void's or refund's answer. */
   refusal: string | null;
+  /** The PSP captured it, but the database refused to book the capture: the order still reads AUTHORIZED. */
+  captureNotBooked?: boolean;
 }
 
 const CAPTURED: readonly PaymentOrderStatus[] = ['SUCCEEDED', 'PARTIALLY_REFUNDED'];
@@ -34,11 +36,20 @@ export function attentionFor(checkoutStatus: CheckoutStatus, orders: readonly He
   const holding = orders.map((order) => ({ order, held: heldBy(checkoutStatus, order) })).filter(({ held }) => held > 0);
   if (holding.length === 0) return null;
   const refunds = holding.filter(({ order }) => order.status !== 'AUTHORIZED').length;
-  const code = refunds === holding.length ? 'refund_refused' : refunds === 0 ? 'release_refused' : 'compensation_refused';
+  const unbooked = holding.some(({ order }) => order.status === 'AUTHORIZED' && order.captureNotBooked);
+  const code = unbooked
+    ? 'capture_not_booked'
+    : refunds === holding.length
+      ? 'refund_refused'
+      : refunds === 0
+        ? 'release_refused'
+        : 'compensation_refused';
+  const what = (order: HeldOrder) =>
+    order.status !== 'AUTHORIZED' ? 'capture not refunded' : order.captureNotBooked ? 'captured by the PSP, not booked' : 'hold not released';
   const parts = holding.map(
     ({ order, held }) =>
       `${formatMoney({ amount: held, currency: order.currency })} on payment order ${order.orderId} ` +
-      `(${order.status === 'AUTHORIZED' ? 'hold not released' : 'capture not refunded'}: ${order.refusal ?? 'the PSP refused'})`,
+      `(${what(order)}: ${order.refusal ?? 'the PSP refused'})`,
   );
   return {
     code,

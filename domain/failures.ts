@@ -18,6 +18,7 @@ const reasons: Record<string, string> = {
   sibling_failed: 'Reversed because another order of the same checkout did not succeed.',
   checkout_canceled: 'Reversed because the checkout was canceled.',
   authorization_expired: 'Released because the checkout was not captured before its authorization window ran out.',
+  capture_not_booked: 'The payment provider captured the payment but Settle could not book it; a person must look at it.',
 };
 
 export function failureReason(code: string): string {

@@ -258,3 +258,47 @@ describe('adversary3: a capture booked by the activity that made it', () => {
     expect(await violations([checkoutId], 30_000)).toBe('');
   }, 180_000);
 });
+
+describe("adversary3: the database refuses a capture's booking for good", () => {
+  it('says the PSP captured it (not "holds" it) while the books refuse, and books and gives it back once they take it', async () => {
+    const card = await settle.psp.paymentMethod('visa');
+    const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: card, orders: [{ sellerId: seller(), amount: 2500 }] });
+    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+    const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+    // A fault in the database itself (a constraint, a bad migration): the order's move to SUCCEEDED is refused, always.
+    const fn = `refuse_${randomBytes(4).toString('hex')}`;
+    await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF NEW.id = '${orderId}' AND NEW.status = 'SUCCEEDED' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+    await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON payment_orders FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    let dropped = false;
+    const drop = async () => {
+      if (dropped) return;
+      dropped = true;
+      await settle.pool.query(`DROP TRIGGER ${fn} ON payment_orders`);
+      await settle.pool.query(`DROP FUNCTION ${fn}()`);
+    };
+    try {
+      expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
+      const result = await settle.checkoutResult(checkoutId);
+      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2500 })]);
+      expect({ status: result.status, order: result.orders[0]!.status, orderFailure: result.orders[0]!.failureCode, attention: result.attention?.code, held: result.attention?.heldAmount }).toEqual({
+        status: 'FAILED',
+        order: 'AUTHORIZED',
+        orderFailure: 'capture_not_booked',
+        attention: 'capture_not_booked',
+        held: 2500,
+      });
+      expect(result.attention?.message).toContain('captured by the PSP, not booked');
+      expect(result.attention?.message).not.toContain('hold not released');
+
+      // The database is mended; a retry books the capture the PSP made and gives it back, as the FAILED outcome calls for.
+      await drop();
+      expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
+      await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
+      expect((await settle.checkout(checkoutId)).orders[0]!.status).toBe('REFUNDED');
+      expect(await violations([checkoutId], 30_000)).toBe('');
+    } finally {
+      await drop();
+    }
+  }, 180_000);
+});

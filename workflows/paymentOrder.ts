@@ -13,6 +13,7 @@ import {
 import type { ReleaseOutcome } from '../activities';
 import { pendingPaymentOrderView, type PaymentOrderInput, type PaymentOrderView } from '../domain/checkout';
 import { failureFrom, failureReason, type Failure } from '../domain/failures';
+import { formatMoney } from '../domain/money';
 import { beforeDeadline, untilDone } from './activityOptions';
 import {
   authorizationReportSignal,
@@ -33,6 +34,8 @@ const LONGEST_RECHECK_MS = 10 * 60_000;
 const GIVE_UP_AFTER_MS = 24 * 60 * 60_000;
 /** patched() id: the capture is booked by the activity that makes it. */
 const CAPTURE_AND_BOOK = 'capture-and-book';
+/** patched() id: a capture the PSP made and the books refused is recorded as such. */
+const CAPTURE_NOT_BOOKED = 'capture-not-booked';
 
 /**
  * One seller's share of a checkout. Phase one: authorize (a hold, no money moves) and report to the
@@ -69,6 +72,8 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
   });
 
   let reported = false;
+  /** The PSP confirmed the capture: from here, a failure is a capture the books do not have yet. */
+  let capturedAtPsp = false;
   const report = async (outcome: AuthorizationReport) => {
     reported = true;
     // A checkout that has already closed waits for nothing: its close released this order.
@@ -164,6 +169,7 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       released(await untilDone.releasePaymentOrder(order, pspReference, capture.failure, 'FAILED'), capture.failure);
       return view;
     }
+    capturedAtPsp = true;
     if (!booked) await untilDone.recordCapture(order, capture.fee);
     view.status = 'SUCCEEDED';
     view.feeAmount = capture.fee;
@@ -182,6 +188,12 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       const failure = { code: 'internal_error', message: error.message };
       const books = await untilDone.paymentOrderState(order.paymentOrderId).catch(() => undefined);
       Object.assign(view, books ?? {});
+      if (capturedAtPsp && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED)) {
+        // The money is taken, not held: the order and its checkout's attention must say so, not "hold".
+        failure.code = 'capture_not_booked';
+        failure.message = `the PSP captured ${formatMoney({ amount: order.amount, currency: order.currency })} but the books refused it: ${error.message}`;
+        await untilDone.recordCaptureNotBooked(order, failure).catch(() => undefined);
+      }
       fail(view.status, failure);
       if (!reported) await report({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: view.pspReference, failureCode: failure.code });
       return view;
