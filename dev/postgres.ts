@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmod, chown, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -99,7 +99,12 @@ const SHARED_CLUSTERS = '/var/lib/settle';
  */
 async function clusterFolder(dataDir: string, runAs: { uid: number; gid: number } | undefined): Promise<string> {
   const existing = await lstat(dataDir).catch(() => undefined);
-  if (existing?.isSymbolicLink()) return realpath(dataDir);
+  if (existing?.isSymbolicLink()) {
+    // The link made by an earlier start; its folder may have been emptied or removed since (a fresh cluster).
+    const target = path.resolve(path.dirname(dataDir), await readlink(dataDir));
+    await mkdir(target, { recursive: true });
+    return realpath(target);
+  }
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (!runAs || (await canEnter(path.dirname(dataDir), runAs))) return dataDir;
 

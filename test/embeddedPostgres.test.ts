@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -37,11 +37,20 @@ describe('embedded PostgreSQL with its data inside a private folder', () => {
       await first.stop();
     }
 
-    const second = await startEmbeddedPostgres({ dataDir, port, database: 'settle', ephemeral: true });
+    const second = await startEmbeddedPostgres({ dataDir, port, database: 'settle' });
     try {
       expect(await query(second.url, 'SELECT note FROM kept')).toEqual([{ note: 'still here' }]);
     } finally {
       await second.stop();
+    }
+
+    // Its data deleted (where it really lives, when that is elsewhere): the next start makes a fresh cluster.
+    await rm(await realpath(dataDir), { recursive: true, force: true });
+    const third = await startEmbeddedPostgres({ dataDir, port, database: 'settle', ephemeral: true });
+    try {
+      expect(await query(third.url, "SELECT count(*)::int AS kept FROM pg_tables WHERE tablename = 'kept'")).toEqual([{ kept: 0 }]);
+    } finally {
+      await third.stop();
     }
   }, 120_000);
 });
