@@ -6,8 +6,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
+import { freePort } from './ports';
 import { startEmbeddedPostgres } from './postgres';
-import { freePort, postgresAccountFromUrl, resolveTemporalServer, startTemporalCluster, TEMPORAL_SERVER_VERSION } from './temporalCluster';
+import { postgresAccountFromUrl, resolveTemporalServer, startTemporalCluster, TEMPORAL_SERVER_VERSION } from './temporalCluster';
 
 /**
  * `npm run cluster`: Settle as it runs in production, on one machine. An embedded PostgreSQL holds Settle's

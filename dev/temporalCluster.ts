@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
+import { freePort } from './ports';
 import { isExecutable } from './pythonTools';
 
 const run = promisify(execFile);
@@ -196,17 +197,6 @@ export function dynamicConfig(): string {
 /** The arguments that start every service of the server in one process, with its config under `root`/config. */
 export function serverArgs(root: string): string[] {
   return ['--root', root, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start'];
-}
-
-/** A TCP port free on this machine right now, other than those given. */
-export function freePort(avoid: ReadonlySet<number> = new Set()): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => (avoid.has(port) ? freePort(avoid).then(resolve, reject) : resolve(port)));
-    });
-    server.on('error', reject);
-  });
 }
 
 /**

@@ -3,14 +3,11 @@ import { createWriteStream, readdirSync, readFileSync, type WriteStream } from '
 import readline from 'node:readline';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../dev/postgres';
-import { freePort } from '../support/ports';
 
 /**
  * The pieces of a Settle deployment that the fault suite starts, kills and restarts: separate API and worker
  * processes, PostgreSQL and a Temporal server, each on its own port, all under one run folder.
  */
-
-export { freePort };
 
 export interface ProcessExit {
   name: string;
