@@ -1,14 +1,12 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { createReconciliationActivities } from '../activities/reconciliation';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { startEmbeddedPostgres } from '../dev/postgres';
 import { SETTLEMENT_HEADER } from '../domain/settlement';
 import type { Psp } from '../psp/types';
+import { startBenchDatabase } from './database';
 
 /**
  * `npm run bench:reconcile`: lines per second for reconciling one day's settlement file against a ledger
@@ -17,11 +15,7 @@ import type { Psp } from '../psp/types';
  */
 async function main(): Promise<void> {
   const lines = Number(process.env.BENCH_LINES ?? 1_000_000);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'settle-bench-'));
-  await chmod(root, 0o755);
-  const database = process.env.DATABASE_URL
-    ? { url: process.env.DATABASE_URL, stop: async () => undefined }
-    : await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port: 54399, database: 'bench', ephemeral: true });
+  const database = await startBenchDatabase('settle-bench-', 54399);
   const pool = createPool(database.url, 4);
   try {
     await migrate(pool);
@@ -32,7 +26,7 @@ async function main(): Promise<void> {
     await seedLedger(pool, lines, at);
     console.log(`seeded ${lines.toLocaleString('en')} captured payment orders in ${seconds(started)} s`);
 
-    const file = path.join(root, `settlement-${day}.csv`);
+    const file = path.join(database.root, `settlement-${day}.csv`);
     await writeMatchingFile(file, lines, at);
 
     const activities = createReconciliationActivities({ pool, psp: {} as Psp });
@@ -54,7 +48,6 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
     await database.stop();
-    await rm(root, { recursive: true, force: true });
   }
 }
 

@@ -1,10 +1,7 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { migrate } from '../db/migrate';
 import { createPool, type Pool } from '../db/pool';
 import { formatReport, verifyBooks } from '../db/verify';
-import { startEmbeddedPostgres } from '../dev/postgres';
+import { startBenchDatabase } from './database';
 
 /**
  * `npm run bench:verify`: how long `npm run verify` takes on books of BENCH_ORDERS payment orders (1,000,000 by
@@ -14,11 +11,7 @@ import { startEmbeddedPostgres } from '../dev/postgres';
  */
 async function main(): Promise<void> {
   const orders = Number(process.env.BENCH_ORDERS ?? 1_000_000);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'settle-bench-verify-'));
-  await chmod(root, 0o755);
-  const database = process.env.DATABASE_URL
-    ? { url: process.env.DATABASE_URL, stop: async () => undefined }
-    : await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port: 54398, database: 'bench', ephemeral: true });
+  const database = await startBenchDatabase('settle-bench-verify-', 54398);
   const pool = createPool(database.url, 2);
   try {
     await migrate(pool);
@@ -42,7 +35,6 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
     await database.stop();
-    await rm(root, { recursive: true, force: true });
   }
 }
 
