@@ -364,6 +364,7 @@ async function main(): Promise<void> {
 
   const needsCli = options.servers.some((profile) => profile.sqlite);
   const cli = needsCli ? await resolveTemporalCli({ configured: process.env.TEMPORAL_CLI, toolsDir: path.join(REPO, '.tools'), log: say }) : undefined;
+  const config = loadConfig();
   const record = {
     startedAt: startedAt.toISOString(),
     finishedAt: '',
@@ -372,8 +373,8 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadAverageAtStart: os.loadavg(), node: process.version, platform: `${process.platform} ${os.release()}` },
     git: { commit: git(['rev-parse', 'HEAD']), uncommittedChanges: (git(['status', '--porcelain']) ?? '').split('\n').filter(Boolean).length },
     temporalCli: cli ? await temporalCliVersion(cli) : undefined,
-    worker: loadConfig().worker,
-    databasePoolSize: loadConfig().databasePoolSize,
+    worker: config.worker,
+    databasePoolSize: config.databasePoolSize,
     servers: [] as ServerResult[],
   };
 
@@ -395,7 +396,7 @@ async function main(): Promise<void> {
       onFloorLine: (line) => floorEnded(line, floorEnds),
     });
     stops.push(settle.stop);
-    const connection = await Connection.connect(server.local ? { address: server.address } : temporalConnectionOptions(loadConfig(), server.address));
+    const connection = await Connection.connect(server.local ? { address: server.address } : temporalConnectionOptions(config, server.address));
     stops.push(() => connection.close());
     const client = new Client({ connection });
     const feed = new EventFeed(settle.apiUrl);

@@ -223,7 +223,6 @@ function progressDetail(outcomes: Outcome[], inFlight: number, startedAt: number
   return `${inFlight} in flight, ${seconds > 0 ? (done / seconds).toFixed(2) : '0'}/s${failed > 0 ? `, ${failed} not succeeded` : ''}`;
 }
 
-/** Keeps `concurrency` checkouts in flight, starting the next as soon as one ends, until `total` are done. */
 export interface LoadOptions {
   /** Unique to the phase in the run: part of every checkout's key. */
   phase: string;
@@ -232,6 +231,7 @@ export interface LoadOptions {
   progress: Progress;
 }
 
+/** Keeps `concurrency` checkouts in flight, starting the next as soon as one ends, until `total` are done. */
 export async function closedLoop(system: System, options: LoadOptions & { concurrency: number }): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const startedAt = Date.now();

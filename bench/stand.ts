@@ -221,7 +221,7 @@ export async function startSettleProcesses(options: {
     const apiUrl = `http://127.0.0.1:${port}`;
     await waitForHealth(apiUrl);
     started.push(floor);
-    await Promise.all([floor.start(/floor worker polling/)]);
+    await floor.start(/floor worker polling/);
     return { apiUrl, processes: [worker, api, floor], stop };
   } catch (error) {
     await stop();
