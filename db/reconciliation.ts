@@ -62,7 +62,6 @@ export async function loadSettlementLines(
   const rowsOut = new CopyRows(runId);
   let copy: CopyStreamQuery | undefined; // the batch being read
   let stored: Promise<void> | undefined; // the batch before it, which PostgreSQL is storing meanwhile
-  let inBatch = 0;
   let lineNo = 0;
   let rows = 0;
   let blankAt = 0;
@@ -71,7 +70,6 @@ export async function loadSettlementLines(
     const batch = copy;
     const loaded = rows;
     copy = undefined;
-    inBatch = 0;
     batch.end(rowsOut.end());
     await stored; // one batch stored at a time: a failure of the one before surfaces here
     stored = finished(batch).then(() => onBatch(loaded));
@@ -102,8 +100,7 @@ export async function loadSettlementLines(
         if (!copy.write(rowsOut.take())) await once(copy, 'drain');
       }
       rows += 1;
-      inBatch += 1;
-      if (inBatch === LOAD_BATCH) await endBatch();
+      if (rows % LOAD_BATCH === 0) await endBatch();
     }
     if (lineNo === 0) throw new MalformedSettlementLine(1, 'the file is empty: no header');
     await endBatch();

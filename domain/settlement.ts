@@ -84,14 +84,18 @@ export function readSettlementLine(line: string, lineNo: number): SettlementLine
   const match = WELL_FORMED.exec(line);
   const createdUtc = match && utcInstant(match[2]!);
   const currency = match && currencyCode(match[3]!);
-  if (!match || !createdUtc || !currency || Number(match[4]) - Number(match[5]) !== Number(match[6])) return readFieldByField(line, lineNo);
+  if (!match || !createdUtc || !currency) return readFieldByField(line, lineNo);
+  const gross = Number(match[4]);
+  const fee = Number(match[5]);
+  const net = Number(match[6]);
+  if (gross - fee !== net) return readFieldByField(line, lineNo);
   return {
     balanceTransactionId: match[1]!,
     createdUtc,
     currency,
-    gross: Number(match[4]),
-    fee: Number(match[5]),
-    net: Number(match[6]),
+    gross,
+    fee,
+    net,
     reportingCategory: match[7] as 'charge' | 'refund',
     paymentIntentId: match[8]!,
     paymentOrderId: match[9]!,

@@ -448,13 +448,19 @@ describe('matching a day in one pass', () => {
     return lines;
   }
 
-  it('finds what the line-by-line statements found, every kind of discrepancy among them', async () => {
-    const lines = await bookDay('one');
-    const file = tmpFile('one-pass');
+  /** Books a day as bookDay does and reconciles its settlement file, written as `fileName`. */
+  async function reconcileBookedDay(tag: string, fileName: string) {
+    const lines = await bookDay(tag);
+    const file = tmpFile(fileName);
     await writeFile(file, `${[SETTLEMENT_HEADER, ...lines].join('\n')}\n`);
     const runId = `rec_${randomBytes(8).toString('hex')}`;
     const activities = createReconciliationActivities({ pool: settle.pool, psp: settle.psp.psp });
     const outcome = await activities.reconcileSettlementFile(runId, day, file);
+    return { lines, runId, outcome };
+  }
+
+  it('finds what the line-by-line statements found, every kind of discrepancy among them', async () => {
+    const { lines, runId, outcome } = await reconcileBookedDay('one', 'one-pass');
     expect(outcome).toMatchObject({ status: 'COMPLETED', lines: lines.length });
     const found = await recordedDiscrepancies(settle.pool, runId);
     expect(found).toEqual(await discrepanciesAsSpecified(settle.pool, runId, day));
@@ -470,12 +476,7 @@ describe('matching a day in one pass', () => {
   });
 
   it('answers the same whatever the load marked: a mark is a hint, never a verdict', async () => {
-    const lines = await bookDay('two');
-    const file = tmpFile('marked');
-    await writeFile(file, `${[SETTLEMENT_HEADER, ...lines].join('\n')}\n`);
-    const runId = `rec_${randomBytes(8).toString('hex')}`;
-    const activities = createReconciliationActivities({ pool: settle.pool, psp: settle.psp.psp });
-    await activities.reconcileSettlementFile(runId, day, file);
+    const { runId } = await reconcileBookedDay('two', 'marked');
     const specified = await discrepanciesAsSpecified(settle.pool, runId, day);
     expect(await recordedDiscrepancies(settle.pool, runId)).toEqual(specified);
 
