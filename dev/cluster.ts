@@ -6,7 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
-import { freePort } from './ports';
+import { freePort, RESERVED_PORTS } from './ports';
 import { startEmbeddedPostgres } from './postgres';
 import { postgresAccountFromUrl, resolveTemporalServer, startTemporalCluster, TEMPORAL_SERVER_VERSION } from './temporalCluster';
 
@@ -17,9 +17,6 @@ import { postgresAccountFromUrl, resolveTemporalServer, startTemporalCluster, TE
  * against both, as separate processes. Everything lives in a fresh folder under the system's temporary folder
  * and is removed at Ctrl-C (kept with CLUSTER_KEEP=1). Ports are free ones; CLUSTER_API_PORT fixes the API's.
  */
-
-/** Ports a developer's own `npm start` may be using. */
-const RESERVED_PORTS = new Set([3000, 7233, 8233, 54329]);
 
 function positiveInteger(name: string, fallback: number): number {
   const text = process.env[name];

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool, type Pool } from '../../db/pool';
 import { formatReport, verifyBooks } from '../../db/verify';
 import { resolveTemporalCli } from '../../dev/temporalCli';
-import { freePort } from '../../dev/ports';
+import { freePorts, RESERVED_PORTS } from '../../dev/ports';
 import { resolveTemporalServer, serverPorts, TEMPORAL_SERVER_VERSION } from '../../dev/temporalCluster';
 import { parseFaultRates } from '../../psp/faultRates';
 import { SimulatedPsp } from '../../psp/simulated';
@@ -35,8 +35,6 @@ import { workByWorker } from './workShares';
  */
 
 const DEFAULT_FAULTS = 'transient=0.05,lost=0.02,slow=0.01:40000,decline=0.02';
-/** Ports a developer's own Settle may be using (npm start), never taken by the suite. */
-const RESERVED_PORTS = new Set([3000, 7233, 8233, 54329]);
 const TERMINAL = ['SUCCEEDED', 'PARTIALLY_SUCCEEDED', 'FAILED', 'CANCELED'];
 
 interface Settings {
@@ -80,15 +78,6 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
   };
 }
 
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = await freePort();
-    if (!RESERVED_PORTS.has(port)) ports.add(port);
-  }
-  return [...ports];
-}
-
 const FAULT_LINE = /simulated PSP fault: (\S+) (\S+) (\S+) \(call (\d+)\)/;
 
 async function main(): Promise<number> {
@@ -122,7 +111,7 @@ async function main(): Promise<number> {
   await cp(path.join(repo, 'dist'), path.join(app, 'dist'), { recursive: true });
   await symlink(path.join(repo, 'node_modules'), path.join(app, 'node_modules'), 'dir');
 
-  const [pgPort, temporalPort, apiPort] = await distinctFreePorts(3);
+  const [pgPort, temporalPort, apiPort] = await freePorts(3, RESERVED_PORTS);
   const postgres = new RestartablePostgres(path.join(root, 'postgres'), pgPort!, path.join(logs, 'postgres.log'));
   let temporal: TemporalServer;
   if (settings.temporal === 'cluster') {
