@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
+import { freePort } from '../dev/ports';
 import { startEmbeddedPostgres } from '../dev/postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING, temporalCliVersion } from '../dev/temporalCli';
 import { temporalConnectionOptions } from '../temporalConnection';
@@ -18,7 +19,6 @@ import { progressBar } from './progress';
 import {
   cpuShares,
   devServerArgs,
-  freePort,
   readCpu,
   startSettleProcesses,
   StandProcess,

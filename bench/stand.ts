@@ -1,12 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { freePort } from '../dev/ports';
 import { DURABLE_SQLITE_PRAGMAS } from '../dev/temporalServer';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
@@ -38,17 +38,6 @@ export const SERVER_PROFILES: Record<string, ServerProfile> = {
   memory: { name: 'memory', description: 'dev server, SQLite in memory (as the tests run it)', sqlite: 'memory', pragmas: [] },
   external: { name: 'external', description: 'the Temporal server at TEMPORAL_ADDRESS', pragmas: [] },
 };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A process of the stand; its output goes to a log file, and an exit nobody asked for is reported. */
 export class StandProcess {
