@@ -264,6 +264,12 @@ const CAPTURE_FIGURES = `
   min(e.currency) AS currency`;
 const CAPTURED = `('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')`;
 
+/** Whether a charge with these figures is other than the booked capture `c` (a booked_captures row) or has none. */
+function differsFromCapture(c: string, currency: string, gross: string, fee: string): string {
+  return `(${c}.id IS NULL OR ${c}.order_id IS NULL OR ${c}.status NOT IN ${CAPTURED} OR ${c}.gross IS NULL
+           OR ${c}.currency <> ${currency} OR ${c}.gross <> ${gross} OR ${c}.fee <> ${fee})`;
+}
+
 /**
  * The captures the ledger booked on a day, each with its figures and its payment order's status, as the
  * temporary table booked_captures of this connection's session, which classifyDiscrepancies reads and drops.
@@ -323,8 +329,7 @@ export async function classifyDiscrepancies(tx: Queryable, runId: string, date: 
               l.currency AS line_currency, l.gross AS line_gross, l.fee AS line_fee, c.*
          FROM (SELECT * FROM reconciliation_lines WHERE run_id = $1 AND reporting_category = 'charge') l
          FULL JOIN booked_captures c ON c.payment_order_id = l.payment_order_id
-        WHERE l.line_no IS NULL OR c.id IS NULL OR c.order_id IS NULL OR c.status NOT IN ${CAPTURED} OR c.gross IS NULL
-           OR c.currency <> l.currency OR c.gross <> l.gross OR c.fee <> l.fee
+        WHERE l.line_no IS NULL OR ${differsFromCapture('c', 'l.currency', 'l.gross', 'l.fee')}
            OR l.balance_transaction_id IN (SELECT balance_transaction_id FROM suspects WHERE maybe_repeated)
            OR l.payment_order_id IN (SELECT payment_order_id FROM suspects WHERE maybe_second_charge)
        UNION ALL
@@ -360,8 +365,7 @@ export async function classifyDiscrepancies(tx: Queryable, runId: string, date: 
              FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
             WHERE u.id IS NULL AND t.payment_order_id = u.line_order_id AND t.step = 'capture') c ON true
         WHERE u.reporting_category = 'charge' AND u.line_no NOT IN (SELECT line_no FROM duplicates)
-          AND (u.id IS NULL OR u.order_id IS NULL OR u.status NOT IN ${CAPTURED} OR u.gross IS NULL
-               OR u.currency <> u.line_currency OR u.gross <> u.line_gross OR u.fee <> u.line_fee)),
+          AND ${differsFromCapture('u', 'u.line_currency', 'u.line_gross', 'u.line_fee')}),
      checked AS (
        SELECT line_no, payment_order_id, balance_transaction_id,
               unnest(ARRAY[
