@@ -11,12 +11,13 @@ import { parseFaultRates, type FaultRate } from './psp/faultRates';
  */
 
 const port = z.coerce.number().int().min(1).max(65535);
+const HOST_PORT = /^[^\s:]+:\d+$/;
 const positiveInt = z.coerce.number().int().min(1);
 
 const settings = z.object({
   PORT: port.default(3000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+  TEMPORAL_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port').optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('settle'),
   TEMPORAL_CLI: z.string().min(1).optional(),
@@ -212,7 +213,7 @@ function temporalClient(env: Record<string, string>): { address?: string; namesp
     return fail(`${(error as Error).message}${where}`);
   }
   const { address, apiKey, tls, metadata } = options.connectionOptions;
-  if (address !== undefined && !/^[^\s:]+:\d+$/.test(address)) fail(`address '${address}' of profile '${env.TEMPORAL_PROFILE ?? 'default'}': must be host:port`);
+  if (address !== undefined && !HOST_PORT.test(address)) fail(`address '${address}' of profile '${env.TEMPORAL_PROFILE ?? 'default'}': must be host:port`);
   if (apiKey !== undefined && typeof apiKey !== 'string') fail('the API key must be text');
   return {
     address,

@@ -10,8 +10,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { stripeAmountRule } from '../psp/stripeAmounts';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
-import { ensureReconciliationSchedule } from '../workers/schedules';
-import { ensureSearchAttributes } from '../workers/searchAttributes';
+import { prepareNamespace } from '../workers/namespace';
 import { createConfiguredWorker } from '../workers/worker';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
@@ -81,12 +80,8 @@ async function main(): Promise<void> {
     const { connection, nativeConnection } = connections;
     const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
-    // The dev server is started with them; a server at TEMPORAL_ADDRESS may never have seen Settle.
-    const added = await ensureSearchAttributes(connection, config.temporal.namespace);
-    if (added.length > 0) say(`registered search attributes ${added.join(', ')} in namespace '${config.temporal.namespace}'`);
+    await prepareNamespace(connection, config, say);
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
-
-    await ensureReconciliationSchedule(temporal, config.temporal.taskQueue, config.reconciliationTime);
 
     const app = createApp({
       pool,

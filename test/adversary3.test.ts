@@ -145,15 +145,32 @@ async function startRescueWorker(taskQueue: string): Promise<{ stop(): Promise<v
   };
 }
 
+/**
+ * Starts a checkout on a worker that dies (SIGKILL) right after the given write committed, before its workflow
+ * task was answered; answers the checkout's input and its task queue, for the worker that takes over.
+ */
+async function checkoutWhoseWorkerDiesAfter(
+  activity: string,
+  value: string,
+  options: Parameters<typeof checkoutInput>[0],
+): Promise<{ input: CheckoutInput; taskQueue: string }> {
+  const taskQueue = `test-doomed-${randomBytes(6).toString('hex')}`;
+  const doomed = await startDoomedWorker(taskQueue, activity, value);
+  const input = checkoutInput(options);
+  await settle.temporal.workflow.start('checkoutWorkflow', { workflowId: checkoutWorkflowId(input.checkoutId), taskQueue, args: [input] });
+  await doomed.committed;
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  return { input, taskQueue };
+}
+
 describe('adversary3: a worker dies after a local activity committed, before its workflow task was answered', () => {
   it('REQUIRES_CAPTURE committed, worker killed, a capture signalled from a shell as the database shows it: the checkout captures', async () => {
-    const taskQueue = `test-doomed-${randomBytes(6).toString('hex')}`;
-    const doomed = await startDoomedWorker(taskQueue, 'setCheckoutStatus', 'REQUIRES_CAPTURE');
-    const input = checkoutInput({ capture: 'manual', amounts: [1000, 2000], authorizationWindowMs: 20_000 });
-    await settle.temporal.workflow.start('checkoutWorkflow', { workflowId: checkoutWorkflowId(input.checkoutId), taskQueue, args: [input] });
-    await doomed.committed;
-    doomed.child.kill('SIGKILL');
-    await doomed.exited;
+    const { input, taskQueue } = await checkoutWhoseWorkerDiesAfter('setCheckoutStatus', 'REQUIRES_CAPTURE', {
+      capture: 'manual',
+      amounts: [1000, 2000],
+      authorizationWindowMs: 20_000,
+    });
     // The database (and the event feed) says the checkout waits for its capture: the client captures.
     expect(await checkoutStatus(input.checkoutId)).toBe('REQUIRES_CAPTURE');
     await signalFromShell(checkoutWorkflowId(input.checkoutId), 'capture');
@@ -172,13 +189,11 @@ describe('adversary3: a worker dies after a local activity committed, before its
   }, 180_000);
 
   it('REQUIRES_CAPTURE committed, worker killed, a capture through the API as the database shows it: accepted, and the checkout captures', async () => {
-    const taskQueue = `test-doomed-${randomBytes(6).toString('hex')}`;
-    const doomed = await startDoomedWorker(taskQueue, 'setCheckoutStatus', 'REQUIRES_CAPTURE');
-    const input = checkoutInput({ capture: 'manual', amounts: [1500], authorizationWindowMs: 20_000 });
-    await settle.temporal.workflow.start('checkoutWorkflow', { workflowId: checkoutWorkflowId(input.checkoutId), taskQueue, args: [input] });
-    await doomed.committed;
-    doomed.child.kill('SIGKILL');
-    await doomed.exited;
+    const { input, taskQueue } = await checkoutWhoseWorkerDiesAfter('setCheckoutStatus', 'REQUIRES_CAPTURE', {
+      capture: 'manual',
+      amounts: [1500],
+      authorizationWindowMs: 20_000,
+    });
     expect(await checkoutStatus(input.checkoutId)).toBe('REQUIRES_CAPTURE');
     // The update waits for a worker; one comes.
     const capture = settle.post(`/v1/checkouts/${input.checkoutId}/capture`, {});
@@ -200,13 +215,7 @@ describe('adversary3: a worker dies after a local activity committed, before its
   }, 180_000);
 
   it('SUCCEEDED committed, worker killed, a cancel signalled from a shell: the checkout stays SUCCEEDED and nothing is refunded', async () => {
-    const taskQueue = `test-doomed-${randomBytes(6).toString('hex')}`;
-    const doomed = await startDoomedWorker(taskQueue, 'completeCheckout', 'SUCCEEDED');
-    const input = checkoutInput({ capture: 'automatic', amounts: [1000, 2000] });
-    await settle.temporal.workflow.start('checkoutWorkflow', { workflowId: checkoutWorkflowId(input.checkoutId), taskQueue, args: [input] });
-    await doomed.committed;
-    doomed.child.kill('SIGKILL');
-    await doomed.exited;
+    const { input, taskQueue } = await checkoutWhoseWorkerDiesAfter('completeCheckout', 'SUCCEEDED', { capture: 'automatic', amounts: [1000, 2000] });
     expect(await checkoutStatus(input.checkoutId)).toBe('SUCCEEDED');
     // Too late by the books; a signal cannot be refused, it must be ignored.
     await signalFromShell(checkoutWorkflowId(input.checkoutId), 'cancel', '{"reason":"after the fact"}');

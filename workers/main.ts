@@ -1,10 +1,8 @@
-import { Client } from '@temporalio/client';
 import { ConfigError, loadConfig, requireSharedServices } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { connectTemporal } from '../temporalConnection';
-import { ensureReconciliationSchedule } from './schedules';
-import { ensureSearchAttributes } from './searchAttributes';
+import { prepareNamespace } from './namespace';
 import { createConfiguredWorker } from './worker';
 
 /**
@@ -20,14 +18,8 @@ async function main(): Promise<void> {
   const { connection, nativeConnection } = temporal;
   try {
     await migrate(pool);
-    const added = await ensureSearchAttributes(connection, config.temporal.namespace);
-    if (added.length > 0) console.log(`[settle] registered search attributes ${added.join(', ')} in namespace '${config.temporal.namespace}'`);
+    await prepareNamespace(connection, config, (message) => console.log(`[settle] ${message}`));
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
-    await ensureReconciliationSchedule(
-      new Client({ connection, namespace: config.temporal.namespace }),
-      config.temporal.taskQueue,
-      config.reconciliationTime,
-    );
     console.log(`[settle] worker polling task queue '${config.temporal.taskQueue}' at ${temporalAddress}`);
     await worker.run();
   } finally {

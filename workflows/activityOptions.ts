@@ -33,19 +33,21 @@ export const beforeDeadline = proxyActivities<Activities>({
  * Everything else retries until it succeeds: database writes (once money moved, the books must follow),
  * and the PSP calls that undo (void, refund), which are idempotent and must finish for the books to be right.
  */
+const UNTIL_DONE_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL };
+
 export const untilDone = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
+  retry: UNTIL_DONE_RETRY,
 });
 
 /**
- * A checkout's own short database writes (record, status, outcome), run by the worker that runs the
+ * Short database writes that no client acts upon (see checkoutWorkflow), run by the worker that runs the
  * workflow task, inside it: one history event each instead of six (an activity's three and the workflow
  * task that hears its result), and no trip through the task queue. Retried until they succeed, like untilDone.
  * Never for PSP calls: those stay activities, visible and retried by the server on any worker.
  */
 export const localDatabase = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: FINAL },
+  retry: UNTIL_DONE_RETRY,
 });

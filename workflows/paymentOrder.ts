@@ -185,15 +185,14 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       // with the reason; its checkout records what the PSP still holds. A defect in this code is not caught
       // here: it fails the workflow task, which Temporal retries until a fixed worker runs it.
       if (!(error instanceof TemporalFailure)) throw error;
-      const failure = { code: 'internal_error', message: error.message };
       const books = await untilDone.paymentOrderState(order.paymentOrderId).catch(() => undefined);
       Object.assign(view, books ?? {});
-      if (capturedAtPsp && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED)) {
-        // The money is taken, not held: the order and its checkout's attention must say so, not "hold".
-        failure.code = 'capture_not_booked';
-        failure.message = `the PSP captured ${formatMoney({ amount: order.amount, currency: order.currency })} but the books refused it: ${error.message}`;
-        await untilDone.recordCaptureNotBooked(order, failure).catch(() => undefined);
-      }
+      // The money is taken, not held: the order and its checkout's attention must say so, not "hold".
+      const unbooked = capturedAtPsp && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED);
+      const failure: Failure = unbooked
+        ? { code: 'capture_not_booked', message: `the PSP captured ${formatMoney(order)} but the books refused it: ${error.message}` }
+        : { code: 'internal_error', message: error.message };
+      if (unbooked) await untilDone.recordCaptureNotBooked(order, failure).catch(() => undefined);
       fail(view.status, failure);
       if (!reported) await report({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: view.pspReference, failureCode: failure.code });
       return view;
