@@ -41,7 +41,7 @@ export function transitionCheckout(db: Queryable, checkoutId: string, to: Checko
   });
 }
 
-interface CheckoutRow {
+export interface CheckoutRow {
   id: string;
   customer_id: string;
   currency: Currency;
@@ -55,6 +55,9 @@ interface CheckoutRow {
   attention_code: string | null;
   attention_message: string | null;
 }
+
+export const CHECKOUT_COLUMNS = `id, customer_id, currency, total_amount, capture_mode, allow_partial, status, failure_code, failure_reason,
+  held_amount, attention_code, attention_message`;
 
 export interface PaymentOrderRow {
   id: string;
@@ -91,19 +94,24 @@ export function paymentOrderView(row: PaymentOrderRow): PaymentOrderView {
 }
 
 export async function findCheckoutView(db: Queryable, checkoutId: string): Promise<CheckoutView | undefined> {
-  const { rows } = await db.query<CheckoutRow>(
-    `SELECT id, customer_id, currency, total_amount, capture_mode, allow_partial, status, failure_code, failure_reason,
-            held_amount, attention_code, attention_message
-       FROM checkouts WHERE id = $1`,
-    [checkoutId],
-  );
-  const checkout = rows[0];
-  if (!checkout) return undefined;
+  const { rows } = await db.query<CheckoutRow>(`SELECT ${CHECKOUT_COLUMNS} FROM checkouts WHERE id = $1`, [checkoutId]);
+  return (await checkoutViews(db, rows))[0];
+}
+
+/** The views of checkout rows, in their order, with their payment orders read in one query for the lot. */
+export async function checkoutViews(db: Queryable, checkouts: CheckoutRow[]): Promise<CheckoutView[]> {
+  if (checkouts.length === 0) return [];
   const orders = await db.query<PaymentOrderRow>(
-    `SELECT ${PAYMENT_ORDER_COLUMNS} FROM payment_orders WHERE checkout_id = $1 ORDER BY position`,
-    [checkoutId],
+    `SELECT ${PAYMENT_ORDER_COLUMNS} FROM payment_orders WHERE checkout_id = ANY($1::text[]) ORDER BY checkout_id, position`,
+    [checkouts.map((checkout) => checkout.id)],
   );
-  return {
+  const ordersOf = new Map<string, PaymentOrderView[]>();
+  for (const row of orders.rows) {
+    const list = ordersOf.get(row.checkout_id) ?? [];
+    list.push(paymentOrderView(row));
+    ordersOf.set(row.checkout_id, list);
+  }
+  return checkouts.map((checkout) => ({
     checkoutId: checkout.id,
     status: checkout.status,
     customerId: checkout.customer_id,
@@ -116,8 +124,8 @@ export async function findCheckoutView(db: Queryable, checkoutId: string): Promi
     attention: checkout.attention_code
       ? { code: checkout.attention_code, message: checkout.attention_message ?? '', heldAmount: amountFromDb(checkout.held_amount) }
       : null,
-    orders: orders.rows.map(paymentOrderView),
-  };
+    orders: ordersOf.get(checkout.id) ?? [],
+  }));
 }
 
 /**

@@ -42,15 +42,18 @@ export async function cancelPendingPaymentOrders(db: Queryable, paymentOrderIds:
   for (const id of paymentOrderIds) await transitionPaymentOrder(db, id, 'CANCELED', { failure });
 }
 
-export async function findPaymentOrderView(
-  db: Queryable,
-  paymentOrderId: string,
-): Promise<(PaymentOrderView & { checkoutId: string }) | undefined> {
+/** A payment order on its own, as the API answers it: its checkout named. */
+export type PaymentOrderResource = PaymentOrderView & { checkoutId: string };
+
+export function paymentOrderResources(rows: PaymentOrderRow[]): PaymentOrderResource[] {
+  return rows.map((row) => ({ ...paymentOrderView(row), checkoutId: row.checkout_id }));
+}
+
+export async function findPaymentOrderView(db: Queryable, paymentOrderId: string): Promise<PaymentOrderResource | undefined> {
   const { rows } = await db.query<PaymentOrderRow>(`SELECT ${PAYMENT_ORDER_COLUMNS} FROM payment_orders WHERE id = $1`, [
     paymentOrderId,
   ]);
-  const row = rows[0];
-  return row && { ...paymentOrderView(row), checkoutId: row.checkout_id };
+  return paymentOrderResources(rows)[0];
 }
 
 /**

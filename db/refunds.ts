@@ -81,27 +81,39 @@ export function transitionRefund(
   });
 }
 
+export interface RefundRow {
+  id: string;
+  payment_order_id: string;
+  checkout_id: string;
+  amount: string;
+  currency: Currency;
+  reason: RefundReason;
+  status: RefundStatus;
+  psp_reference: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+
+export const REFUND_COLUMNS = 'id, payment_order_id, checkout_id, amount, currency, reason, status, psp_reference, failure_code, failure_message';
+
+export function refundViews(rows: RefundRow[]): RefundView[] {
+  return rows.map((row) => ({
+    refundId: row.id,
+    paymentOrderId: row.payment_order_id,
+    checkoutId: row.checkout_id,
+    amount: amountFromDb(row.amount),
+    currency: row.currency,
+    reason: row.reason,
+    status: row.status,
+    pspReference: row.psp_reference,
+    failureCode: row.failure_code,
+    failureMessage: row.failure_message,
+  }));
+}
+
 export async function findRefundView(db: Queryable, refundId: string): Promise<RefundView | undefined> {
-  const { rows } = await db.query(
-    `SELECT id, payment_order_id, checkout_id, amount, currency, reason, status, psp_reference, failure_code, failure_message
-       FROM refunds WHERE id = $1`,
-    [refundId],
-  );
-  const row = rows[0];
-  return (
-    row && {
-      refundId: row.id,
-      paymentOrderId: row.payment_order_id,
-      checkoutId: row.checkout_id,
-      amount: amountFromDb(row.amount),
-      currency: row.currency,
-      reason: row.reason,
-      status: row.status,
-      pspReference: row.psp_reference,
-      failureCode: row.failure_code,
-      failureMessage: row.failure_message,
-    }
-  );
+  const { rows } = await db.query<RefundRow>(`SELECT ${REFUND_COLUMNS} FROM refunds WHERE id = $1`, [refundId]);
+  return refundViews(rows)[0];
 }
 
 /** The refunds of a payment order that are accepted and not yet answered by the PSP, with their reasons. */
