@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
 import { z } from 'zod';
+import { API_KEY_PATTERN } from './db/apiKeys';
 import { DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS } from './db/idempotency';
 import { parseFaultRates, type FaultRate } from './psp/faultRates';
 
@@ -55,6 +56,7 @@ const settings = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(40),
   DATABASE_POOL_SIZE: positiveInt.default(10),
+  SETTLE_API_KEY: z.string().regex(API_KEY_PATTERN, 'must be a Settle API key (sk_<16 hex digits>_<64 hex digits>)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -133,6 +135,11 @@ export interface Config {
   reconciliationTime: { hour: number; minute: number };
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
+  /**
+   * The API key `npm start` registers and leaves to its user (SETTLE_API_KEY); none: it keeps a development
+   * key of its own. API processes need none: keys live in the database.
+   */
+  apiKey: string | undefined;
 }
 
 export interface TemporalConnectionSettings {
@@ -189,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     },
     logLevel: e.LOG_LEVEL,
+    apiKey: e.SETTLE_API_KEY,
   };
 }
 

@@ -1,32 +1,15 @@
-import path from 'node:path';
 import { ConfigError, loadConfig } from '../config';
 import { pendingMigrations } from '../db/migrate';
-import { createPool } from '../db/pool';
 import { formatReport, verifyBooks } from '../db/verify';
-import { embeddedDatabaseUrl, startEmbeddedPostgres } from '../dev/postgres';
+import { openOperatorDatabase } from './database';
 
 /**
  * `npm run verify`: checks the books (see db/verify.ts), prints a short report, exits 1 on any breach.
  * Uses DATABASE_URL, else the embedded database of `npm start` (started for the check if it is not running).
  */
 async function main(): Promise<number> {
-  const config = loadConfig();
-  let url = config.databaseUrl ?? embeddedDatabaseUrl(config.embeddedPostgresPort, 'settle');
-  let stop: (() => Promise<void>) | undefined;
-  const probe = createPool(url, 1);
-  const reachable = await probe.query('SELECT 1').then(() => true, () => false);
-  await probe.end();
-  if (!reachable) {
-    if (config.databaseUrl) throw new Error(`cannot reach DATABASE_URL`);
-    const embedded = await startEmbeddedPostgres({
-      dataDir: path.join(config.dataDir, 'postgres'),
-      port: config.embeddedPostgresPort,
-      database: 'settle',
-    });
-    url = embedded.url;
-    stop = embedded.stop;
-  }
-  const pool = createPool(url, 2);
+  const database = await openOperatorDatabase(loadConfig(), 2);
+  const { pool } = database;
   try {
     const pending = await pendingMigrations(pool);
     if (pending.length > 0) {
@@ -39,8 +22,7 @@ async function main(): Promise<number> {
     console.log(breaches === 0 ? `books verified in ${Date.now() - started} ms` : `${breaches} breach(es) found`);
     return breaches === 0 ? 0 : 1;
   } finally {
-    await pool.end();
-    await stop?.();
+    await database.close();
   }
 }
 

@@ -12,6 +12,7 @@ import { stripeAmountRule } from '../psp/stripeAmounts';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { prepareNamespace } from '../workers/namespace';
 import { createConfiguredWorker } from '../workers/worker';
+import { startApiKey } from './apiKey';
 import { startEmbeddedPostgres } from './postgres';
 import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
 import { DURABLE_SQLITE_PRAGMAS, startTemporalDevServer } from './temporalServer';
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
     stops.push(() => pool.end());
     const applied = await migrate(pool);
     if (applied.length > 0) say(`applied migrations: ${applied.join(', ')}`);
+    const apiKey = await startApiKey(pool, { configured: config.apiKey, dataDir: config.dataDir });
+    if (apiKey.note) say(apiKey.note);
 
     let temporalAddress = config.temporal.address;
     if (!temporalAddress) {
@@ -97,6 +100,9 @@ async function main(): Promise<void> {
     stops.push(() => new Promise((resolve) => server.close(resolve)));
 
     say(`API:             http://localhost:${config.port}  (try GET /healthz)`);
+    // On a line of its own, without the prefix, for a person to copy and a script to read.
+    if (apiKey.print) console.log(`API key: ${apiKey.key}`);
+    else say('API key:         SETTLE_API_KEY');
     if (!config.temporal.address) say(`Temporal Web UI: http://localhost:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
     say('Ctrl-C stops Settle; checkouts are kept for the next start.');
 

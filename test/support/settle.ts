@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { createApp } from '../../api/app';
 import type { CheckoutView } from '../../domain/checkout';
 import { checkoutWorkflowId } from '../../domain/ids';
+import { createApiKey } from '../../db/apiKeys';
 import { migrate } from '../../db/migrate';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
@@ -29,6 +30,10 @@ export interface TestSettle {
   psp: TestPsp;
   temporal: Client;
   taskQueue: string;
+  /** A live API key of this Settle's database, sent with every request below. */
+  apiKey: string;
+  /** `Authorization: Bearer <apiKey>`, for requests a test makes itself. */
+  authHeaders: { Authorization: string };
   /** POST a JSON body (or a raw string, sent as is). */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<TestResponse>;
   get(path: string): Promise<TestResponse>;
@@ -52,7 +57,14 @@ export interface TestResponse {
  * against the run's shared PostgreSQL and Temporal server.
  */
 export async function startSettle(
-  options: { psp?: PspKind; pspLatencyMs?: number; authorizationWindowMs?: number; isolatedDatabase?: boolean } = {},
+  options: {
+    psp?: PspKind;
+    pspLatencyMs?: number;
+    authorizationWindowMs?: number;
+    isolatedDatabase?: boolean;
+    /** The API's logger; silent (or SETTLE_TEST_LOG_LEVEL) unless given. */
+    logger?: Logger;
+  } = {},
 ): Promise<TestSettle> {
   if (!runtimeInstalled) {
     // Quiet worker logs; failures still reach the test through results and assertions.
@@ -60,6 +72,8 @@ export async function startSettle(
     runtimeInstalled = true;
   }
   const pool = createPool(options.isolatedDatabase ? await isolatedDatabase() : env('SETTLE_TEST_DATABASE_URL'), 10);
+  const { key: apiKey } = await createApiKey(pool, 'tests');
+  const authHeaders = { Authorization: `Bearer ${apiKey}` };
   const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
   const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
   const taskQueue = `test-${randomUUID()}`;
@@ -83,7 +97,7 @@ export async function startSettle(
     temporal,
     taskQueue,
     authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
-    logger: pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
     stripeWebhooks: { stripe: psp.stripe ?? createStripeClient({ secretKey: 'sk_test_settle' }), secret: TEST_WEBHOOK_SECRET },
     amountRule: psp.kind === 'stripe' ? stripeAmountRule : undefined,
   });
@@ -93,7 +107,7 @@ export async function startSettle(
   const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
   const request = async (path: string, init: RequestInit): Promise<TestResponse> => {
-    const response = await fetch(baseUrl + path, init);
+    const response = await fetch(baseUrl + path, { ...init, headers: { ...authHeaders, ...(init.headers as Record<string, string>) } });
     const text = await response.text();
     let body: unknown = text;
     try {
@@ -110,6 +124,8 @@ export async function startSettle(
     psp,
     temporal,
     taskQueue,
+    apiKey,
+    authHeaders,
     post: (path, body, headers = {}) =>
       request(path, {
         method: 'POST',
