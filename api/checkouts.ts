@@ -1,4 +1,3 @@
-import { Router } from 'express';
 import { z } from 'zod';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { CheckoutInput, CheckoutView } from '../domain/checkout';
@@ -18,17 +17,19 @@ import {
 import { refuseUnsupportedAmounts } from './amounts';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { newId, parseBody, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
+import { newId, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
+import type { RouteRegistry } from './routes';
+import { checkoutViewSchema, createdHeaders, idempotencyKeyHeader, links } from './schemas';
 
-interface CheckoutCreated {
-  checkoutId: string;
-  status: 'PENDING';
-  links: { self: string };
-}
+const checkoutCreatedSchema = z.object({ checkoutId: z.string(), status: z.literal('PENDING'), links });
+type CheckoutCreated = z.output<typeof checkoutCreatedSchema>;
 
-export function checkoutRoutes(ctx: ApiContext): Router {
-  const router = Router();
+const checkoutParams = z.strictObject({ id: z.string().max(200) });
 
+const updateAcceptedSchema = (flag: 'cancelRequested' | 'captureRequested') =>
+  z.object({ checkoutId: z.string(), status: checkoutViewSchema.shape.status, [flag]: z.literal(true) });
+
+export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
   const startCheckout = (input: CheckoutInput) =>
     ctx.temporal.workflow.start<typeof checkoutWorkflow>('checkoutWorkflow', {
       workflowId: checkoutWorkflowId(input.checkoutId),
@@ -41,69 +42,90 @@ export function checkoutRoutes(ctx: ApiContext): Router {
       ],
     });
 
-  router.post('/v1/checkouts', async (req, res) => {
-    const key = requireIdempotencyKey(req);
-    const request = parseBody(req, checkoutRequestSchema);
-    refuseUnsupportedAmounts(ctx, request.currency, 'charge', request.orders.map((order, index) => [`orders[${index}].amount`, order.amount]));
+  api.route({
+    method: 'post',
+    path: '/v1/checkouts',
+    operationId: 'createCheckout',
+    tag: 'Checkouts',
+    summary: 'Start a checkout: one payment order per seller, authorized then captured',
+    headers: idempotencyKeyHeader,
+    body: checkoutRequestSchema,
+    responses: {
+      202: { description: 'Accepted: the checkout runs; read it at Location', schema: checkoutCreatedSchema, headers: createdHeaders },
+    },
+    errors: [409],
+    handler: async ({ body: request }, req, res) => {
+      const key = requireIdempotencyKey(req);
+      refuseUnsupportedAmounts(ctx, request.currency, 'charge', request.orders.map((order, index) => [`orders[${index}].amount`, order.amount]));
 
-    const checkoutId = newId(CHECKOUT_ID_PREFIX);
-    const input: CheckoutInput = {
-      checkoutId,
-      customerId: request.customerId,
-      currency: request.currency,
-      capture: request.capture,
-      allowPartial: request.allowPartial,
-      authorizationWindowMs: ctx.authorizationWindowMs,
-      orders: request.orders.map((order) => ({
-        paymentOrderId: newId(PAYMENT_ORDER_ID_PREFIX),
+      const checkoutId = newId(CHECKOUT_ID_PREFIX);
+      const input: CheckoutInput = {
         checkoutId,
-        sellerId: order.sellerId,
-        amount: order.amount,
+        customerId: request.customerId,
         currency: request.currency,
-        paymentMethod: order.paymentMethod ?? request.paymentMethod,
-      })),
-    };
-    const response: CheckoutCreated = { checkoutId, status: 'PENDING', links: { self: `/v1/checkouts/${checkoutId}` } };
-    const scope = 'POST /v1/checkouts';
-    const claim = await claimIdempotencyKey(ctx.pool, {
-      scope,
-      key,
-      requestHash: requestHash(request),
-      ttlHours: ctx.idempotencyKeyTtlHours ?? DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS,
-      resourceId: checkoutId,
-      request: input,
-      response,
-    });
-    if (claim.kind === 'conflict') {
-      throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
-    }
-    // A replay starts the first request's workflow only if that attempt died before Temporal took it.
-    if (claim.kind === 'new') await startIdempotentWork(ctx.pool, { scope, key, resourceId: checkoutId }, () => startCheckout(input));
-    else if (!claim.started) await startIdempotentWork(ctx.pool, { scope, key, resourceId: claim.resourceId }, () => startCheckout(claim.request));
-    const answer = claim.kind === 'new' ? response : claim.response;
-    if (claim.kind === 'replay') res.set('Idempotent-Replayed', 'true');
-    res.status(202).location(answer.links.self).json(answer);
+        capture: request.capture,
+        allowPartial: request.allowPartial,
+        authorizationWindowMs: ctx.authorizationWindowMs,
+        orders: request.orders.map((order) => ({
+          paymentOrderId: newId(PAYMENT_ORDER_ID_PREFIX),
+          checkoutId,
+          sellerId: order.sellerId,
+          amount: order.amount,
+          currency: request.currency,
+          paymentMethod: order.paymentMethod ?? request.paymentMethod,
+        })),
+      };
+      const response: CheckoutCreated = { checkoutId, status: 'PENDING', links: { self: `/v1/checkouts/${checkoutId}` } };
+      const scope = 'POST /v1/checkouts';
+      const claim = await claimIdempotencyKey(ctx.pool, {
+        scope,
+        key,
+        requestHash: requestHash(request),
+        ttlHours: ctx.idempotencyKeyTtlHours ?? DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS,
+        resourceId: checkoutId,
+        request: input,
+        response,
+      });
+      if (claim.kind === 'conflict') {
+        throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
+      }
+      // A replay starts the first request's workflow only if that attempt died before Temporal took it.
+      if (claim.kind === 'new') await startIdempotentWork(ctx.pool, { scope, key, resourceId: checkoutId }, () => startCheckout(input));
+      else if (!claim.started) await startIdempotentWork(ctx.pool, { scope, key, resourceId: claim.resourceId }, () => startCheckout(claim.request));
+      const answer = claim.kind === 'new' ? response : claim.response;
+      if (claim.kind === 'replay') res.set('Idempotent-Replayed', 'true');
+      res.status(202).location(answer.links.self).json(answer);
+    },
   });
 
-  router.get('/v1/checkouts/:id', async (req, res) => {
-    const checkoutId = req.params.id;
-    if (!isCheckoutId(checkoutId)) throw ApiError.notFound('checkout', checkoutId);
-    const recorded = await findCheckoutView(ctx.pool, checkoutId);
-    if (recorded && isTerminalCheckoutStatus(recorded.status)) {
-      res.json(recorded);
-      return;
-    }
-    // Still running (or not yet recorded): the workflow knows the live state.
-    let live: CheckoutView;
-    try {
-      live = await ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).query(checkoutStatusQuery);
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError && !recorded) throw ApiError.notFound('checkout', checkoutId);
-      if (!recorded) throw error;
-      ctx.logger.warn({ err: error, checkoutId }, 'status query failed; answering from the database');
-      live = recorded;
-    }
-    res.json(live);
+  api.route({
+    method: 'get',
+    path: '/v1/checkouts/:id',
+    operationId: 'getCheckout',
+    tag: 'Checkouts',
+    summary: 'A checkout and its payment orders: the live state while it runs, the books once finished',
+    params: checkoutParams,
+    responses: { 200: { description: 'The checkout', schema: checkoutViewSchema } },
+    handler: async ({ params }, _req, res) => {
+      const checkoutId = params.id;
+      if (!isCheckoutId(checkoutId)) throw ApiError.notFound('checkout', checkoutId);
+      const recorded = await findCheckoutView(ctx.pool, checkoutId);
+      if (recorded && isTerminalCheckoutStatus(recorded.status)) {
+        res.json(recorded);
+        return;
+      }
+      // Still running (or not yet recorded): the workflow knows the live state.
+      let live: CheckoutView;
+      try {
+        live = await ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).query(checkoutStatusQuery);
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError && !recorded) throw ApiError.notFound('checkout', checkoutId);
+        if (!recorded) throw error;
+        ctx.logger.warn({ err: error, checkoutId }, 'status query failed; answering from the database');
+        live = recorded;
+      }
+      res.json(live);
+    },
   });
 
   /** Runs an update (cancel, capture) on a checkout that is still running; a finished one answers 409. */
@@ -128,17 +150,37 @@ export function checkoutRoutes(ctx: ApiContext): Router {
     }
   };
 
-  router.post('/v1/checkouts/:id/cancel', async (req, res) => {
-    const { reason } = parseBody(req, cancelRequestSchema, { optional: true });
-    const view = await updateCheckout(req.params.id, 'cancelable', (handle) => handle.executeUpdate(cancelUpdate, { args: [{ reason }] }));
-    res.status(202).json({ checkoutId: view.checkoutId, status: view.status, cancelRequested: true });
+  api.route({
+    method: 'post',
+    path: '/v1/checkouts/:id/cancel',
+    operationId: 'cancelCheckout',
+    tag: 'Checkouts',
+    summary: 'Cancel a checkout: holds are released, captures refunded',
+    params: checkoutParams,
+    body: cancelRequestSchema,
+    bodyOptional: true,
+    responses: { 202: { description: 'The cancel is taken; the checkout ends CANCELED', schema: updateAcceptedSchema('cancelRequested') } },
+    errors: [409],
+    handler: async ({ params, body }, _req, res) => {
+      const view = await updateCheckout(params.id, 'cancelable', (handle) => handle.executeUpdate(cancelUpdate, { args: [{ reason: body.reason }] }));
+      res.status(202).json({ checkoutId: view.checkoutId, status: view.status, cancelRequested: true });
+    },
   });
 
-  router.post('/v1/checkouts/:id/capture', async (req, res) => {
-    parseBody(req, z.strictObject({}), { optional: true });
-    const view = await updateCheckout(req.params.id, 'capturable', (handle) => handle.executeUpdate(captureUpdate));
-    res.status(202).json({ checkoutId: view.checkoutId, status: view.status, captureRequested: true });
+  api.route({
+    method: 'post',
+    path: '/v1/checkouts/:id/capture',
+    operationId: 'captureCheckout',
+    tag: 'Checkouts',
+    summary: 'Capture a checkout created with capture "manual" once every order is authorized',
+    params: checkoutParams,
+    body: z.strictObject({}),
+    bodyOptional: true,
+    responses: { 202: { description: 'The capture is taken', schema: updateAcceptedSchema('captureRequested') } },
+    errors: [409],
+    handler: async ({ params }, _req, res) => {
+      const view = await updateCheckout(params.id, 'capturable', (handle) => handle.executeUpdate(captureUpdate));
+      res.status(202).json({ checkoutId: view.checkoutId, status: view.status, captureRequested: true });
+    },
   });
-
-  return router;
 }

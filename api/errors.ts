@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import { ApplicationFailure, NamespaceNotFoundError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { isDatabaseBusy } from '../db/pool';
 import { NOT_CANCELABLE, NOT_CAPTURABLE } from '../workflows/definitions';
 
 /** An answer to a request that cannot be served: HTTP status, a machine-readable code, a human message. */
@@ -57,6 +58,9 @@ const updateRejections: Record<string, [number, string]> = {
   [NOT_CAPTURABLE]: [409, 'checkout_not_capturable'],
 };
 
+/** What a 503 asks a client to wait before it retries. */
+const RETRY_AFTER_SECONDS = 1;
+
 const UNAVAILABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '53300']);
 
 /** gRPC status codes Temporal answers for a request that will not pass however often it is retried. */
@@ -81,6 +85,10 @@ function temporalMisconfiguration(error: ServiceError): string | undefined {
 
 export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
+  // Express's router refuses a path segment that is not valid percent-encoding (`/v1/checkouts/%FF`).
+  if (error instanceof URIError && (error as { status?: number }).status === 400) {
+    return new ApiError(400, 'invalid_request', `the path is not valid percent-encoding (${error.message})`);
+  }
   const parserError = bodyParserErrors[(error as { type?: string })?.type ?? ''];
   if (parserError) return new ApiError(...parserError);
   if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
@@ -100,6 +108,9 @@ export function toApiError(error: unknown): ApiError | undefined {
   if ((error as { code?: string })?.code === '22021') {
     return new ApiError(400, 'invalid_request', 'the request holds characters that are not allowed (NUL bytes or invalid UTF-8)');
   }
+  if (isDatabaseBusy(error)) {
+    return new ApiError(503, 'database_busy', 'the database is too busy to answer in time; retry later');
+  }
   if (UNAVAILABLE_NETWORK_CODES.has((error as { code?: string })?.code ?? '')) {
     return new ApiError(503, 'service_unavailable', 'a backing service is unavailable; retry later');
   }
@@ -108,13 +119,17 @@ export function toApiError(error: unknown): ApiError | undefined {
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
+    // The request's own logger (pino-http's) puts its Request-Id on the line.
+    const log = req.log ?? logger;
     const apiError = toApiError(error);
     if (!apiError) {
-      logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+      log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
       res.status(500).json({ error: { code: 'internal_error', message: 'internal error', details: [] } });
       return;
     }
-    if (apiError.status >= 500) logger.warn({ err: error, path: req.path }, apiError.message);
+    if (apiError.status >= 500) log.warn({ err: error, path: req.path }, apiError.message);
+    // Every 5xx Settle answers by design is a dependency that is down or busy: worth a retry, not at once.
+    if (apiError.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, details: apiError.details } });
   };
 }
