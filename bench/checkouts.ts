@@ -399,12 +399,12 @@ async function main(): Promise<void> {
     const connection = await Connection.connect(server.local ? { address: server.address } : temporalConnectionOptions(config, server.address));
     stops.push(() => connection.close());
     const client = new Client({ connection });
-    const feed = new EventFeed(settle.apiUrl);
+    const feed = new EventFeed(settle.apiUrl, settle.apiKey);
     await feed.skipToEnd();
 
     const [worker, api, floorWorker] = settle.processes;
     const roles = { temporal: server.pid, worker: worker!.pid, api: api!.pid, floor: floorWorker!.pid };
-    const settleLoad = settleSystem({ apiUrl: settle.apiUrl, feed, orders: options.orders });
+    const settleLoad = settleSystem({ apiUrl: settle.apiUrl, apiKey: settle.apiKey, feed, orders: options.orders });
     const floorLoad = floorSystem({ client, taskQueue: FLOOR_TASK_QUEUE, orders: options.orders, localDatabaseSteps: options.floorLocalDatabaseSteps, ends: floorEnds });
     const result: ServerResult = { profile: profile.name, description: profile.description, phases: [] };
     record.servers.push(result);

@@ -90,6 +90,7 @@ export class EventFeed {
 
   constructor(
     private readonly apiUrl: string,
+    private readonly apiKey: string,
     private readonly intervalMs = 50,
   ) {}
 
@@ -128,7 +129,7 @@ export class EventFeed {
 
   private async read(report: boolean): Promise<{ hasMore: boolean }> {
     const query = new URLSearchParams({ limit: '500', ...(this.cursor ? { after: this.cursor } : {}) });
-    const response = await fetch(`${this.apiUrl}/v1/events?${query}`);
+    const response = await fetch(`${this.apiUrl}/v1/events?${query}`, { headers: { Authorization: `Bearer ${this.apiKey}` } });
     if (response.status !== 200) throw new Error(`GET /v1/events answered ${response.status}: ${await response.text()}`);
     const page = (await response.json()) as { data: Array<{ type: string; checkoutId: string | null; createdAt: string }>; nextCursor: string; hasMore: boolean };
     for (const event of page.data) {
@@ -141,13 +142,13 @@ export class EventFeed {
 }
 
 /** Settle through its API: POST /v1/checkouts with an Idempotency-Key; the end from the event feed. */
-export function settleSystem(options: { apiUrl: string; feed: EventFeed; orders: number }): System {
+export function settleSystem(options: { apiUrl: string; apiKey: string; feed: EventFeed; orders: number }): System {
   return {
     name: 'settle',
     async start(key, index) {
       const response = await fetch(`${options.apiUrl}/v1/checkouts`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `bench-${key}` },
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `bench-${key}`, Authorization: `Bearer ${options.apiKey}` },
         body: JSON.stringify({
           customerId: `bench_customer_${index % 100}`,
           currency: 'USD',

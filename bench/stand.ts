@@ -6,6 +6,8 @@ import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { createApiKey } from '../db/apiKeys';
+import { createPool } from '../db/pool';
 import { freePort } from '../dev/ports';
 import { DURABLE_SQLITE_PRAGMAS } from '../dev/temporalServer';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
@@ -153,6 +155,8 @@ export function childEnvironment(base: NodeJS.ProcessEnv, extra: Record<string, 
 
 export interface SettleProcesses {
   apiUrl: string;
+  /** A key the API accepts, made in the database for this stand. */
+  apiKey: string;
   processes: StandProcess[];
   stop(): Promise<void>;
 }
@@ -205,16 +209,27 @@ export async function startSettleProcesses(options: {
   try {
     started.push(worker);
     await worker.start(/worker polling task queue/);
+    const apiKey = await createBenchApiKey(options.databaseUrl);
     started.push(api);
     await api.start(undefined);
     const apiUrl = `http://127.0.0.1:${port}`;
     await waitForHealth(apiUrl);
     started.push(floor);
     await floor.start(/floor worker polling/);
-    return { apiUrl, processes: [worker, api, floor], stop };
+    return { apiUrl, apiKey, processes: [worker, api, floor], stop };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** After the worker has migrated the database. */
+async function createBenchApiKey(databaseUrl: string): Promise<string> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    return (await createApiKey(pool, 'bench')).key;
+  } finally {
+    await pool.end();
   }
 }
 

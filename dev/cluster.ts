@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createApiKey } from '../db/apiKeys';
+import { createPool } from '../db/pool';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { freePort, RESERVED_PORTS } from './ports';
 import { startEmbeddedPostgres } from './postgres';
@@ -172,6 +174,9 @@ async function main(): Promise<void> {
     // Started together, as a deployment starts them: they race to register Settle's search attributes.
     await Promise.all(workers.map((worker) => worker.start(/worker polling task queue/, 180_000)));
     say(`${workerCount} workers polling (pids ${workers.map((worker) => worker.pid).join(', ')})`);
+    // The workers have migrated the database: a key for whoever uses this cluster's API.
+    const keys = createPool(database.url, 1);
+    const { key: apiKey } = await createApiKey(keys, 'cluster').finally(() => keys.end());
 
     const api = new SettleProcess('api', path.join(repo, 'dist', 'api', 'main.js'), { ...env, PORT: String(apiPort) }, path.join(logs, 'api.log'), say);
     stops.push(() => api.stop(15_000));
@@ -181,6 +186,8 @@ async function main(): Promise<void> {
 
     say('');
     say(`API:        http://localhost:${apiPort}  (pid ${api.pid}; try GET /healthz)`);
+    // On a line of its own, as npm start prints its key.
+    console.log(`API key: ${apiKey}`);
     say(`Temporal:   ${temporal.address}  namespace '${temporal.namespace}'  (e.g. temporal workflow list --address ${temporal.address})`);
     say(`PostgreSQL: ${database.url}`);
     say(`workers:    ${workers.map((worker) => `${worker.name} pid ${worker.pid}`).join(', ')}`);

@@ -143,7 +143,7 @@ describe('bad input gets a 400 naming the problem, and starts nothing', () => {
   it('refuses a body that is not JSON', async () => {
     const response = await fetch(`${settle.baseUrl}/v1/checkouts`, {
       method: 'POST',
-      headers: { 'Content-Type': 'text/plain', 'Idempotency-Key': uniqueId('key') },
+      headers: { 'Content-Type': 'text/plain', 'Idempotency-Key': uniqueId('key'), ...settle.authHeaders },
       body: 'customerId=c1',
     });
     expect(response.status).toBe(415);

@@ -14,11 +14,11 @@ beforeAll(async () => {
 });
 afterAll(() => settle?.stop());
 
-/** A request exactly as a client such as curl sends it: the headers given and no others, the body's bytes as given. */
+/** A request exactly as a client such as curl sends it: the API key, the headers given and no others, the body's bytes as given. */
 function rawPost(path: string, options: { headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean } = {}): Promise<TestResponse> {
   const url = new URL(settle.baseUrl + path);
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...options.headers };
+    const headers: Record<string, string> = { ...settle.authHeaders, ...options.headers };
     if (options.body !== undefined && !options.chunked) headers['Content-Length'] = String(Buffer.byteLength(options.body));
     if (options.body === undefined && !options.chunked) headers['Content-Length'] = '0';
     const request = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers }, (response) => {
@@ -262,7 +262,11 @@ async function countingApi(idempotencyKeyTtlHours?: number): Promise<CountingApi
       dying = true;
     },
     async post(path, body, headers = {}) {
-      const response = await fetch(baseUrl + path, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      const response = await fetch(baseUrl + path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...settle.authHeaders, ...headers },
+        body: JSON.stringify(body),
+      });
       const text = await response.text();
       let parsed: unknown = text;
       try {

@@ -120,7 +120,7 @@ describe('the invariant checker', () => {
 
   it('names events the feed skipped or repeated', async () => {
     const { checkoutId } = await succeededCheckout();
-    const feed = await readEventFeed(settle.baseUrl);
+    const feed = await readEventFeed(settle);
     const mine = feed.filter((event) => event.checkoutId === checkoutId);
     expect(mine.length).toBeGreaterThan(0);
     expect(await checkEventFeed({ pool: settle.pool, feed, checkoutIds: [checkoutId] })).toEqual([]);

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createApp } from '../api/app';
 import { listen } from '../api/listen';
 import { checkoutWorkflowId } from '../domain/ids';
+import { createApiKey } from '../db/apiKeys';
 import { createPool } from '../db/pool';
 import { ConfigError } from '../config';
 import { ensureSearchAttributes } from '../workers/searchAttributes';
@@ -68,9 +69,10 @@ describe('an API pointed at a namespace Settle cannot use', () => {
     });
     const server = await listen(app, 0, '127.0.0.1');
     try {
+      const { key } = await createApiKey(pool, 'search attributes test');
       const response = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/v1/checkouts`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID() },
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID(), Authorization: `Bearer ${key}` },
         body: JSON.stringify({ customerId: 'cus_1', currency: 'USD', paymentMethod: 'pm_card_visa', orders: [{ sellerId: 's1', amount: 100 }] }),
       });
       return { status: response.status, body: (await response.json()) as { error: { code: string; message: string } } };

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { CheckoutView } from '../domain/checkout';
 import { checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
+import { createApiKey } from '../db/apiKeys';
 import { createPool, type Pool } from '../db/pool';
 import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
 import { expectBooksAgree } from './support/agreement';
@@ -65,7 +66,7 @@ describe('a worker process stopped with SIGTERM', () => {
     const api = await startApi();
     const created = await fetch(`${api.url}/v1/checkouts`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key') },
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
       body: JSON.stringify({
         customerId: uniqueId('cus'),
         currency: 'USD',
@@ -78,7 +79,7 @@ describe('a worker process stopped with SIGTERM', () => {
     });
     expect(created.status).toBe(202);
     const { checkoutId } = (await created.json()) as { checkoutId: string };
-    const orderIds = ((await (await fetch(`${api.url}/v1/checkouts/${checkoutId}`)).json()) as CheckoutView).orders.map((order) => order.orderId);
+    const orderIds = ((await (await fetch(`${api.url}/v1/checkouts/${checkoutId}`, { headers: api.authHeaders })).json()) as CheckoutView).orders.map((order) => order.orderId);
 
     // Both captures are at the PSP (each call takes seconds): now the worker is told to stop.
     await eventually(
@@ -113,7 +114,7 @@ describe('an API process stopped with SIGTERM', () => {
     const api = await startApi();
     const created = await fetch(`${api.url}/v1/checkouts`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key') },
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
       body: JSON.stringify({ customerId: uniqueId('cus'), currency: 'USD', paymentMethod: 'pm_card_visa', capture: 'manual', orders: [{ sellerId: uniqueId('seller'), amount: 500 }] }),
     });
     expect(created.status).toBe(202);
@@ -121,7 +122,7 @@ describe('an API process stopped with SIGTERM', () => {
     // No worker runs yet: the cancel (a workflow update) waits on the API until one does.
     const cancel = fetch(`${api.url}/v1/checkouts/${checkoutId}/cancel`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Connection: 'close' },
+      headers: { 'Content-Type': 'application/json', Connection: 'close', ...api.authHeaders },
       body: JSON.stringify({ reason: 'asked while the API stops' }),
     });
     await eventually('the cancel to reach the checkout', async () => {
@@ -190,8 +191,9 @@ async function startWorker(): Promise<SettleProcess> {
   return worker;
 }
 
-/** `npm run api`; answers once /healthz says ok. */
-async function startApi(): Promise<SettleProcess & { url: string }> {
+/** `npm run api` on a migrated database, and a key it accepts; answers once /healthz says ok. */
+async function startApi(): Promise<SettleProcess & { url: string; authHeaders: { Authorization: string } }> {
+  const { key } = await createApiKey(pool, 'shutdown test');
   const port = await freePort();
   const api = startProcess(path.join('api', 'main.js'), { PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
@@ -203,7 +205,7 @@ async function startApi(): Promise<SettleProcess & { url: string }> {
     },
     60_000,
   );
-  return { ...api, url };
+  return { ...api, url, authHeaders: { Authorization: `Bearer ${key}` } };
 }
 
 /** temporal.api.enums.v1.PendingActivityState: a worker has taken the attempt and not yet answered. */

@@ -75,7 +75,7 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
     // A database of its own: `verify` and the feed then speak of this run's checkouts only.
     const settle = await startSettle({ psp: kind, isolatedDatabase: true, authorizationWindowMs: options.authorizationWindowMs });
     if (options.stripeIdempotency !== false) settle.psp.honourIdempotencyKeys?.();
-    const tail = new FeedTail(settle.baseUrl);
+    const tail = new FeedTail(settle);
     tail.start();
     instances.set(kind, { settle, watcher: new CheckoutWatcher(settle.pool), tail, checkoutIds: new Map() });
   }
@@ -170,7 +170,7 @@ export async function explore(options: ExploreOptions): Promise<ExploreResult> {
   // The feed: as a consumer tailing it during the run saw it, and read again from the start now.
   for (const [kind, instance] of instances) {
     const tailed = await instance.tail.stop();
-    const fromStart = await readEventFeed(instance.settle.baseUrl);
+    const fromStart = await readEventFeed(instance.settle);
     for (const [feedName, feed] of [
       ['the feed tailed during the run', tailed],
       ['the feed read from the start', fromStart],
@@ -211,7 +211,7 @@ class FeedTail {
   private running = false;
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly baseUrl: string) {}
+  constructor(private readonly api: { baseUrl: string; authHeaders: Record<string, string> }) {}
 
   start(): void {
     this.running = true;
@@ -232,8 +232,8 @@ class FeedTail {
   }
 
   private async readPage(): Promise<boolean> {
-    const url = `${this.baseUrl}/v1/events?limit=200${this.cursor ? `&after=${encodeURIComponent(this.cursor)}` : ''}`;
-    const response = await fetch(url);
+    const url = `${this.api.baseUrl}/v1/events?limit=200${this.cursor ? `&after=${encodeURIComponent(this.cursor)}` : ''}`;
+    const response = await fetch(url, { headers: this.api.authHeaders });
     if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
     const page = (await response.json()) as { data: EventRecord[]; nextCursor: string; hasMore: boolean };
     this.events.push(...page.data);

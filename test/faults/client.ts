@@ -30,6 +30,8 @@ export class SettleClient {
 
   constructor(
     private readonly baseUrl: string,
+    /** The API key every request carries. */
+    private readonly apiKey: string,
     /** How long a request is retried before the client gives up on it. */
     private readonly patienceMs = 300_000,
     /** How long one attempt waits for its answer. */
@@ -45,7 +47,7 @@ export class SettleClient {
   }
 
   async request(method: 'GET' | 'POST', path: string, options: RequestOptions): Promise<Answer> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.apiKey}` };
     if (options.json !== undefined) headers['Content-Type'] = 'application/json';
     if (options.idempotencyKey) headers['Idempotency-Key'] = options.idempotencyKey;
     const body = options.json === undefined ? undefined : JSON.stringify(options.json);

@@ -3,6 +3,7 @@ import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createApiKey } from '../../db/apiKeys';
 import { createPool, type Pool } from '../../db/pool';
 import { formatReport, verifyBooks } from '../../db/verify';
 import { resolveTemporalCli } from '../../dev/temporalCli';
@@ -190,7 +191,8 @@ async function main(): Promise<number> {
     say(`API on ${apiPort}, workers polling task queue faults-${runId}`);
 
     pool = createPool(postgres.url, 4);
-    const client = new SettleClient(baseUrl);
+    const { key: apiKey } = await createApiKey(pool, 'fault suite');
+    const client = new SettleClient(baseUrl, apiKey);
 
     // The workload and, alongside it, the deaths and restarts, each once a share of the checkouts exists.
     const chaosRandom = new Random(`${settings.seed}:chaos`);
@@ -245,7 +247,7 @@ async function main(): Promise<number> {
     const checkoutIds = (await pool.query<{ id: string }>('SELECT id FROM checkouts ORDER BY created_at')).rows.map((row) => row.id);
     const strangers = checkoutIds.filter((id) => !known.has(id));
 
-    const feed = await readEventFeed(baseUrl);
+    const feed = await readEventFeed({ baseUrl, authHeaders: { Authorization: `Bearer ${apiKey}` } });
     const violations = await checkInvariants({
       pool,
       psp: new SimulatedPsp(pool),

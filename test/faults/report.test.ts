@@ -46,7 +46,7 @@ describe("a fault run's report", () => {
       faults: [fault],
       chaosLog: [],
       exits: [],
-      client: new SettleClient(settle.baseUrl),
+      client: new SettleClient(settle.baseUrl, settle.apiKey),
       feedLength: 12,
       unfinished: [],
       verifyReport: 'ok    everything',

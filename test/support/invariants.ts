@@ -405,12 +405,12 @@ function checkFeedOf(checkoutId: string, events: Array<{ id: string; type: strin
 }
 
 /** Reads the whole event feed from the start, page by page, as a consumer of GET /v1/events would. */
-export async function readEventFeed(baseUrl: string, pageSize = 500): Promise<EventRecord[]> {
+export async function readEventFeed(api: { baseUrl: string; authHeaders: Record<string, string> }, pageSize = 500): Promise<EventRecord[]> {
   const events: EventRecord[] = [];
   let after: string | undefined;
   for (;;) {
-    const url = `${baseUrl}/v1/events?limit=${pageSize}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
-    const response = await fetch(url);
+    const url = `${api.baseUrl}/v1/events?limit=${pageSize}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+    const response = await fetch(url, { headers: api.authHeaders });
     if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
     const page = (await response.json()) as { data: EventRecord[]; nextCursor: string; hasMore: boolean };
     events.push(...page.data);
