@@ -56,6 +56,9 @@ const settings = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.default(40),
   DATABASE_POOL_SIZE: positiveInt.default(10),
+  DATABASE_CONNECTION_TIMEOUT_MS: positiveInt.default(5_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(10_000),
+  WORKER_METRICS_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
   SETTLE_API_KEY: z.string().regex(API_KEY_PATTERN, 'must be a Settle API key (sk_<16 hex digits>_<64 hex digits>)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -110,6 +113,11 @@ export interface Config {
   port: number;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /**
+   * The API's database limits: how long a request waits for a pooled connection, and how long one statement
+   * may run, before it answers 503. Workers keep no statement limit: reconciliation runs long statements.
+   */
+  apiDatabase: { connectionTimeoutMs: number; statementTimeoutMs: number };
   temporal: {
     /** The Temporal frontend Settle uses; none means `npm start` runs the dev server itself. */
     address: string | undefined;
@@ -134,6 +142,8 @@ export interface Config {
   /** When the nightly reconciliation runs, UTC. */
   reconciliationTime: { hour: number; minute: number };
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number };
+  /** Where the Temporal SDK serves a worker's metrics for Prometheus (host:port, path /metrics); none: off. */
+  workerMetricsAddress: string | undefined;
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
   /**
    * The API key `npm start` registers and leaves to its user (SETTLE_API_KEY); none: it keeps a development
@@ -167,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    apiDatabase: { connectionTimeoutMs: e.DATABASE_CONNECTION_TIMEOUT_MS, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS },
     temporal: {
       address: temporal.address,
       connection: temporal.connection,
@@ -195,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     },
+    workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     logLevel: e.LOG_LEVEL,
     apiKey: e.SETTLE_API_KEY,
   };

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireSharedServices(config, 'an API');
   const logger = pino({ level: config.logLevel });
-  const pool = createPool(databaseUrl, config.databasePoolSize);
+  const pool = createPool(databaseUrl, config.databasePoolSize, config.apiDatabase);
   const connection = await connectClient(config, temporalAddress);
   const app = createApp({
     pool,

@@ -11,6 +11,7 @@ import { createPool } from '../db/pool';
 import { stripeAmountRule } from '../psp/stripeAmounts';
 import { DEFAULT_BUNDLE_PATH } from '../workers/bundle';
 import { prepareNamespace } from '../workers/namespace';
+import { installWorkerRuntime } from '../workers/telemetry';
 import { createConfiguredWorker } from '../workers/worker';
 import { startApiKey } from './apiKey';
 import { startEmbeddedPostgres } from './postgres';
@@ -28,6 +29,7 @@ import { connectTemporal } from '../temporalConnection';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel });
+  installWorkerRuntime(config);
   const say = (message: string) => console.log(`[settle] ${message}`);
   const stops: Array<() => Promise<unknown>> = [];
   const stopAll = async () => {
@@ -86,8 +88,11 @@ async function main(): Promise<void> {
     await prepareNamespace(connection, config, say);
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
 
+    // The API's own pool: its statements and its waits for a connection are bounded, the worker's are not.
+    const apiPool = createPool(databaseUrl, config.databasePoolSize, config.apiDatabase);
+    stops.push(() => apiPool.end());
     const app = createApp({
-      pool,
+      pool: apiPool,
       temporal,
       taskQueue: config.temporal.taskQueue,
       authorizationWindowMs: config.authorizationWindowMs,
@@ -99,7 +104,8 @@ async function main(): Promise<void> {
     const server = await listen(app, config.port);
     stops.push(() => new Promise((resolve) => server.close(resolve)));
 
-    say(`API:             http://localhost:${config.port}  (try GET /healthz)`);
+    say(`API:             http://localhost:${config.port}  (try GET /readyz)`);
+    if (config.workerMetricsAddress) say(`Worker metrics:  http://${config.workerMetricsAddress}/metrics`);
     // On a line of its own, without the prefix, for a person to copy and a script to read.
     if (apiKey.print) console.log(`API key: ${apiKey.key}`);
     else say('API key:         SETTLE_API_KEY');

@@ -3,6 +3,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { connectTemporal } from '../temporalConnection';
 import { prepareNamespace } from './namespace';
+import { installWorkerRuntime } from './telemetry';
 import { createConfiguredWorker } from './worker';
 
 /**
@@ -13,6 +14,7 @@ import { createConfiguredWorker } from './worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireSharedServices(config, 'a worker');
+  installWorkerRuntime(config);
   const pool = createPool(databaseUrl, config.databasePoolSize);
   const temporal = await connectTemporal(config, temporalAddress);
   const { connection, nativeConnection } = temporal;
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
     await prepareNamespace(connection, config, (message) => console.log(`[settle] ${message}`));
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
     console.log(`[settle] worker polling task queue '${config.temporal.taskQueue}' at ${temporalAddress}`);
+    if (config.workerMetricsAddress) console.log(`[settle] worker metrics for Prometheus at http://${config.workerMetricsAddress}/metrics`);
     await worker.run();
   } finally {
     await temporal.close();
