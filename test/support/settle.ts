@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { Express } from 'express';
 import pino, { type Logger } from 'pino';
 import { createApp } from '../../api/app';
 import type { CheckoutView } from '../../domain/checkout';
 import { checkoutWorkflowId } from '../../domain/ids';
 import { createApiKey } from '../../db/apiKeys';
+import type { WebhookSettings } from '../../config';
+import { DEFAULT_WEBHOOK_DELIVERY_POLICY } from '../../domain/webhookEndpoint';
 import { migrate } from '../../db/migrate';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
@@ -26,6 +29,8 @@ function env(name: string): string {
 
 export interface TestSettle {
   baseUrl: string;
+  /** The Express app behind baseUrl, for tests that read its routes. */
+  app: Express;
   pool: Pool;
   psp: TestPsp;
   temporal: Client;
@@ -64,6 +69,8 @@ export async function startSettle(
     isolatedDatabase?: boolean;
     /** The API's logger; silent (or SETTLE_TEST_LOG_LEVEL) unless given. */
     logger?: Logger;
+    /** Outgoing webhooks: by default as `npm start` has them (receivers on 127.0.0.1 allowed), a day of retries. */
+    webhooks?: WebhookSettings;
   } = {},
 ): Promise<TestSettle> {
   if (!runtimeInstalled) {
@@ -77,6 +84,7 @@ export async function startSettle(
   const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
   const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
   const taskQueue = `test-${randomUUID()}`;
+  const webhooks = options.webhooks ?? { allowPrivateNetworks: true, delivery: DEFAULT_WEBHOOK_DELIVERY_POLICY };
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
@@ -89,6 +97,7 @@ export async function startSettle(
     psp: psp.psp,
     workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
     tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
+    webhooks,
   });
   const running = worker.run();
 
@@ -100,6 +109,7 @@ export async function startSettle(
     logger: options.logger ?? pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
     stripeWebhooks: { stripe: psp.stripe ?? createStripeClient({ secretKey: 'sk_test_settle' }), secret: TEST_WEBHOOK_SECRET },
     amountRule: psp.kind === 'stripe' ? stripeAmountRule : undefined,
+    webhookEndpoints: webhooks,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -120,6 +130,7 @@ export async function startSettle(
 
   return {
     baseUrl,
+    app,
     pool,
     psp,
     temporal,
