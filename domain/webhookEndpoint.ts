@@ -49,6 +49,14 @@ export interface WebhookDeliveryPolicy {
   attemptTimeoutMs: number;
 }
 
+/** Stripe-like: the first retry after 30 s, doubling up to an hour, for a day; 10 s for each answer. */
+export const DEFAULT_WEBHOOK_DELIVERY_POLICY: WebhookDeliveryPolicy = {
+  firstRetryMs: 30_000,
+  longestRetryMs: 60 * 60_000,
+  retryForMs: 24 * 60 * 60_000,
+  attemptTimeoutMs: 10_000,
+};
+
 /** Every event type the outbox writes (see db/transition.ts, db/checkouts.ts, db/paymentOrders.ts, db/reconciliation.ts). */
 export const WEBHOOK_EVENT_TYPES: readonly string[] = [
   'checkout.created',
