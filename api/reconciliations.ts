@@ -28,7 +28,8 @@ const runParams = z.object({ id: plainText({ max: 1000 }) });
 const pageSchema = z.strictObject({
   after: z
     .string()
-    .regex(/^\d{1,19}$/, 'must be a cursor this endpoint handed out (nextCursor)')
+    // Aborts: zod runs a string's later checks even after one failed, and BigInt throws on what is not digits.
+    .regex(/^\d{1,19}$/, { message: 'must be a cursor this endpoint handed out (nextCursor)', abort: true })
     .refine((after) => BigInt(after) <= 2n ** 63n - 1n, 'must be a cursor this endpoint handed out (nextCursor)')
     .optional(),
   limit: z.coerce.number({ error: 'must be a number' }).int().min(1).max(500).default(100),

@@ -165,7 +165,9 @@ describe('the OpenAPI document', () => {
     // A cursor whose event id is beyond bigint.
     const cursor = Buffer.from('1:99999999999999999999').toString('base64url');
     expect((await get(`/v1/events?after=${cursor}`)).status).toBe(400);
-    expect((await get('/v1/reconciliations/rec_x?after=9999999999999999999')).status).toBe(400);
+    for (const after of ['9999999999999999999', 'null', '-1', '1e3']) {
+      expect([after, (await get(`/v1/reconciliations/rec_x?after=${after}`)).status]).toEqual([after, 400]);
+    }
 
     const before = await settle.pool.query<{ count: string }>("SELECT count(*) FROM reconciliation_runs WHERE settlement_day < '1970-01-01'");
     for (const date of ['0000-01-01', '0001-01-01', '1969-12-31']) {
