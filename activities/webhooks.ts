@@ -90,6 +90,7 @@ export function createWebhookActivities({ pool, temporal, taskQueue, allowPrivat
             endpoint.id,
             wanted.map((event) => event.id),
           );
+          if (groups.length === 0 && (await findWebhookEndpoint(pool, endpoint.id))?.status !== 'enabled') return { endpoint: 'disabled' };
           await Promise.all(groups.map((group) => wakeDeliveries({ endpointId: endpoint.id, group, policy: poll.policy })));
           return { endpoint: 'enabled', cursor };
         }

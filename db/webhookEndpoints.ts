@@ -189,8 +189,8 @@ export function webhookDeliveryId(endpointId: string, eventId: string): string {
 }
 
 /**
- * Records one delivery per event for an endpoint, once (a repeat changes nothing), and answers the groups
- * that have deliveries waiting among them.
+ * Records one delivery per event for an enabled endpoint, once (a repeat changes nothing), and answers the
+ * groups that have deliveries waiting among them. A disabled endpoint gets none.
  */
 export async function recordWebhookDeliveries(db: Queryable, endpointId: string, eventIds: string[]): Promise<string[]> {
   if (eventIds.length === 0) return [];
@@ -200,6 +200,7 @@ export async function recordWebhookDeliveries(db: Queryable, endpointId: string,
      SELECT d.id, $1, e.id, e.txid, e.type, coalesce(e.checkout_id, $4)
        FROM unnest($2::text[], $3::bigint[]) AS d (id, event_id)
        JOIN events e ON e.id = d.event_id
+      WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND status = 'enabled')
       ORDER BY e.txid, e.id
      ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
     [endpointId, ids, eventIds, WITHOUT_CHECKOUT_GROUP],
