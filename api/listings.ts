@@ -32,7 +32,8 @@ const timestamp = z
   .pipe(
     z.iso
       .datetime({ offset: true, message: 'must be an ISO 8601 timestamp with a time zone, such as 2026-01-31T00:00:00Z' })
-      .refine((value) => Number(value.slice(0, 4)) >= 1, 'must be in year 1 or later'),
+      // PostgreSQL has no year 0; every other year the format allows it takes.
+      .refine((value) => !value.startsWith('0000'), 'must be in year 1 or later'),
   );
 
 const createdRange = {
