@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle } from '@temporalio/client';
 import type { CheckoutInput, CheckoutView } from '../domain/checkout';
 import { cancelRequestSchema, checkoutRequestSchema } from '../domain/checkoutRequest';
 import { CHECKOUT_ID_PREFIX, PAYMENT_ORDER_ID_PREFIX, checkoutWorkflowId, isCheckoutId } from '../domain/ids';
@@ -17,6 +17,7 @@ import {
 import { refuseUnsupportedAmounts } from './amounts';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
+import { noteCheckout } from './observability';
 import { newId, requestHash, requireIdempotencyKey, startIdempotentWork } from './requests';
 import type { RouteRegistry } from './routes';
 import { checkoutViewSchema, createdHeaders, idempotencyKeyHeader, links } from './schemas';
@@ -28,6 +29,31 @@ const checkoutParams = z.strictObject({ id: z.string().max(200) });
 
 const updateAcceptedSchema = (flag: 'cancelRequested' | 'captureRequested') =>
   z.object({ checkoutId: z.string(), status: checkoutViewSchema.shape.status, [flag]: z.literal(true) });
+
+/** How long a checkout's workflow has to answer a query or an update before the API answers 503. */
+export const DEFAULT_WORKFLOW_ANSWER_TIMEOUT_MS = 10_000;
+
+/**
+ * A query or an update is answered by a worker running the checkout. With none running, Temporal keeps
+ * the call waiting for one (for ever, for an update): the deadline turns that into a 503 within seconds.
+ */
+async function answerWithin<T>(ctx: ApiContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await ctx.temporal.connection.withDeadline(Date.now() + (ctx.workflowAnswerTimeoutMs ?? DEFAULT_WORKFLOW_ANSWER_TIMEOUT_MS), call);
+  } catch (error) {
+    const deadlineExceeded =
+      error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+      (error instanceof ServiceError && (error.cause as { code?: number } | undefined)?.code === GRPC_DEADLINE_EXCEEDED);
+    if (!deadlineExceeded) throw error;
+    throw new ApiError(
+      503,
+      'checkout_unresponsive',
+      'the checkout did not answer in time (is a Settle worker running?); a cancel or capture may still take effect, and sending it again is safe',
+    );
+  }
+}
+
+const GRPC_DEADLINE_EXCEEDED = 4;
 
 export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
   const startCheckout = (input: CheckoutInput) =>
@@ -89,6 +115,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
       if (claim.kind === 'conflict') {
         throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
       }
+      noteCheckout(res, claim.kind === 'new' ? checkoutId : claim.resourceId);
       // A replay starts the first request's workflow only if that attempt died before Temporal took it.
       if (claim.kind === 'new') await startIdempotentWork(ctx.pool, { scope, key, resourceId: checkoutId }, () => startCheckout(input));
       else if (!claim.started) await startIdempotentWork(ctx.pool, { scope, key, resourceId: claim.resourceId }, () => startCheckout(claim.request));
@@ -109,6 +136,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
     handler: async ({ params }, _req, res) => {
       const checkoutId = params.id;
       if (!isCheckoutId(checkoutId)) throw ApiError.notFound('checkout', checkoutId);
+      noteCheckout(res, checkoutId);
       const recorded = await findCheckoutView(ctx.pool, checkoutId);
       if (recorded && isTerminalCheckoutStatus(recorded.status)) {
         res.json(recorded);
@@ -117,7 +145,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
       // Still running (or not yet recorded): the workflow knows the live state.
       let live: CheckoutView;
       try {
-        live = await ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).query(checkoutStatusQuery);
+        live = await answerWithin(ctx, () => ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).query(checkoutStatusQuery));
       } catch (error) {
         if (error instanceof WorkflowNotFoundError && !recorded) throw ApiError.notFound('checkout', checkoutId);
         if (!recorded) throw error;
@@ -140,7 +168,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
       new ApiError(409, `checkout_not_${action}`, `the checkout is ${recorded?.status} and can no longer be ${action === 'cancelable' ? 'canceled' : 'captured'}`);
     if (recorded && isTerminalCheckoutStatus(recorded.status)) throw finished();
     try {
-      return await update(ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)));
+      return await answerWithin(ctx, () => update(ctx.temporal.workflow.getHandle(checkoutWorkflowId(checkoutId))));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) {
         if (!recorded) throw ApiError.notFound('checkout', checkoutId);
@@ -162,6 +190,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
     responses: { 202: { description: 'The cancel is taken; the checkout ends CANCELED', schema: updateAcceptedSchema('cancelRequested') } },
     errors: [409],
     handler: async ({ params, body }, _req, res) => {
+      noteCheckout(res, params.id);
       const view = await updateCheckout(params.id, 'cancelable', (handle) => handle.executeUpdate(cancelUpdate, { args: [{ reason: body.reason }] }));
       res.status(202).json({ checkoutId: view.checkoutId, status: view.status, cancelRequested: true });
     },
@@ -179,6 +208,7 @@ export function checkoutRoutes(ctx: ApiContext, api: RouteRegistry): void {
     responses: { 202: { description: 'The capture is taken', schema: updateAcceptedSchema('captureRequested') } },
     errors: [409],
     handler: async ({ params }, _req, res) => {
+      noteCheckout(res, params.id);
       const view = await updateCheckout(params.id, 'capturable', (handle) => handle.executeUpdate(captureUpdate));
       res.status(202).json({ checkoutId: view.checkoutId, status: view.status, captureRequested: true });
     },

@@ -8,6 +8,8 @@ import { createApp } from '../../api/app';
 import type { CheckoutView } from '../../domain/checkout';
 import { checkoutWorkflowId } from '../../domain/ids';
 import { createApiKey } from '../../db/apiKeys';
+import type { WebhookSettings } from '../../config';
+import { DEFAULT_WEBHOOK_DELIVERY_POLICY } from '../../domain/webhookEndpoint';
 import { migrate } from '../../db/migrate';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
@@ -64,9 +66,13 @@ export async function startSettle(
     psp?: PspKind;
     pspLatencyMs?: number;
     authorizationWindowMs?: number;
+    /** How long the API waits for a checkout's workflow to answer a query or an update. */
+    workflowAnswerTimeoutMs?: number;
     isolatedDatabase?: boolean;
     /** The API's logger; silent (or SETTLE_TEST_LOG_LEVEL) unless given. */
     logger?: Logger;
+    /** Outgoing webhooks: by default as `npm start` has them (receivers on 127.0.0.1 allowed), a day of retries. */
+    webhooks?: WebhookSettings;
   } = {},
 ): Promise<TestSettle> {
   if (!runtimeInstalled) {
@@ -80,6 +86,7 @@ export async function startSettle(
   const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
   const address = env('SETTLE_TEST_TEMPORAL_ADDRESS');
   const taskQueue = `test-${randomUUID()}`;
+  const webhooks = options.webhooks ?? { allowPrivateNetworks: true, delivery: DEFAULT_WEBHOOK_DELIVERY_POLICY };
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
@@ -92,6 +99,7 @@ export async function startSettle(
     psp: psp.psp,
     workflowBundlePath: env('SETTLE_TEST_WORKFLOW_BUNDLE'),
     tuning: { maxConcurrentActivities: 50, maxConcurrentWorkflowTasks: 20 },
+    webhooks,
   });
   const running = worker.run();
 
@@ -100,9 +108,11 @@ export async function startSettle(
     temporal,
     taskQueue,
     authorizationWindowMs: options.authorizationWindowMs ?? 60_000,
+    workflowAnswerTimeoutMs: options.workflowAnswerTimeoutMs,
     logger: options.logger ?? pino({ level: process.env.SETTLE_TEST_LOG_LEVEL ?? 'silent' }),
     stripeWebhooks: { stripe: psp.stripe ?? createStripeClient({ secretKey: 'sk_test_settle' }), secret: TEST_WEBHOOK_SECRET },
     amountRule: psp.kind === 'stripe' ? stripeAmountRule : undefined,
+    webhookEndpoints: webhooks,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
