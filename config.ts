@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { API_KEY_PATTERN } from './db/apiKeys';
 import { DEFAULT_IDEMPOTENCY_KEY_TTL_HOURS } from './db/idempotency';
 import { parseFaultRates, type FaultRate } from './psp/faultRates';
+import { DEFAULT_WEBHOOK_DELIVERY_POLICY, type WebhookDeliveryPolicy } from './domain/webhookEndpoint';
 
 /**
  * Every setting Settle reads, from the environment, validated once at start-up. A missing or malformed
@@ -61,6 +62,11 @@ const settings = z.object({
   WORKER_METRICS_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
   SETTLE_API_KEY: z.string().regex(API_KEY_PATTERN, 'must be a Settle API key (sk_<16 hex digits>_<64 hex digits>)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false'], 'must be true or false').default('false'),
+  WEBHOOK_FIRST_RETRY_MS: positiveInt.default(DEFAULT_WEBHOOK_DELIVERY_POLICY.firstRetryMs),
+  WEBHOOK_LONGEST_RETRY_MS: positiveInt.default(DEFAULT_WEBHOOK_DELIVERY_POLICY.longestRetryMs),
+  WEBHOOK_RETRY_FOR_MS: positiveInt.default(DEFAULT_WEBHOOK_DELIVERY_POLICY.retryForMs),
+  WEBHOOK_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(DEFAULT_WEBHOOK_DELIVERY_POLICY.attemptTimeoutMs),
 });
 
 /**
@@ -146,10 +152,20 @@ export interface Config {
   workerMetricsAddress: string | undefined;
   logLevel: z.infer<typeof settings>['LOG_LEVEL'];
   /**
+   * Outgoing webhooks: how deliveries are retried, and whether they may reach loopback and private addresses
+   * (development only: `npm start` and the tests allow it; production must not).
+   */
+  webhooks: WebhookSettings;
+  /**
    * The API key `npm start` registers and leaves to its user (SETTLE_API_KEY); none: it keeps a development
    * key of its own. API processes need none: keys live in the database.
    */
   apiKey: string | undefined;
+}
+
+export interface WebhookSettings {
+  allowPrivateNetworks: boolean;
+  delivery: WebhookDeliveryPolicy;
 }
 
 export interface TemporalConnectionSettings {
@@ -208,6 +224,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     logLevel: e.LOG_LEVEL,
+    webhooks: {
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
+      delivery: {
+        firstRetryMs: e.WEBHOOK_FIRST_RETRY_MS,
+        longestRetryMs: e.WEBHOOK_LONGEST_RETRY_MS,
+        retryForMs: e.WEBHOOK_RETRY_FOR_MS,
+        attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS,
+      },
+    },
     apiKey: e.SETTLE_API_KEY,
   };
 }

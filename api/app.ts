@@ -14,6 +14,7 @@ import { openApiDocument } from './openapi';
 import { paymentOrderRoutes } from './paymentOrders';
 import { reconciliationRoutes } from './reconciliations';
 import { RouteRegistry } from './routes';
+import { webhookEndpointRoutes } from './webhookEndpoints';
 import { webhookRoutes } from './webhooks';
 
 /**
@@ -41,6 +42,7 @@ export function createApp(ctx: ApiContext): Express {
   reconciliationRoutes(ctx, api);
   listingRoutes(ctx, api);
   ledgerRoutes(ctx, api);
+  webhookEndpointRoutes(ctx, api);
 
   let document: unknown;
   api.route({

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     logger,
     stripeWebhooks: stripeWebhooksFor(config.psp),
     amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
+    webhookEndpoints: config.webhooks,
   });
   const server = await listen(app, config.port);
   logger.info({ port: config.port, temporal: temporalAddress }, 'Settle API listening');

@@ -27,7 +27,8 @@ import { connectTemporal } from '../temporalConnection';
  * under .data/ for the next start.
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // On one developer's machine, webhook receivers run on localhost: allowed unless the environment says no.
+  const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', ...process.env });
   const logger = pino({ level: config.logLevel });
   installWorkerRuntime(config);
   const say = (message: string) => console.log(`[settle] ${message}`);
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
       logger,
       stripeWebhooks: stripeWebhooksFor(config.psp),
       amountRule: config.psp.kind === 'stripe' ? stripeAmountRule : undefined,
+      webhookEndpoints: config.webhooks,
     });
     const server = await listen(app, config.port);
     stops.push(() => new Promise((resolve) => server.close(resolve)));

@@ -1,9 +1,11 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config';
 import { createPsp } from '../psp';
 import { DEFAULT_BUNDLE_PATH } from './bundle';
 import { createActivities } from '../activities';
 import { createReconciliationActivities } from '../activities/reconciliation';
+import { createWebhookActivities } from '../activities/webhooks';
 import type { Pool } from '../db/pool';
 import type { Psp } from '../psp/types';
 
@@ -16,6 +18,8 @@ export interface SettleWorkerOptions {
   /** A workflow bundle built once by bundleWorkflowCode (see workers/bundle.ts). */
   workflowBundlePath: string;
   tuning: Config['worker'];
+  /** Outgoing webhooks: whether deliveries may reach loopback and private addresses (development); no by default. */
+  webhooks?: { allowPrivateNetworks: boolean };
 }
 
 export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker> {
@@ -27,6 +31,12 @@ export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker
     activities: {
       ...createActivities({ pool: options.pool, psp: options.psp }),
       ...createReconciliationActivities({ pool: options.pool, psp: options.psp }),
+      ...createWebhookActivities({
+        pool: options.pool,
+        temporal: new Client({ connection: options.connection, namespace: options.namespace }),
+        taskQueue: options.taskQueue,
+        allowPrivateNetworks: options.webhooks?.allowPrivateNetworks ?? false,
+      }),
     },
     maxConcurrentActivityTaskExecutions: options.tuning.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: options.tuning.maxConcurrentWorkflowTasks,
@@ -46,5 +56,6 @@ export function createConfiguredWorker(config: Config, deps: { connection: Nativ
     psp: createPsp(config.psp, deps.pool),
     workflowBundlePath: DEFAULT_BUNDLE_PATH,
     tuning: config.worker,
+    webhooks: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
   });
 }

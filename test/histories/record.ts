@@ -8,10 +8,13 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Stripe from 'stripe';
 import { checkoutWorkflowId, compensationWorkflowId, paymentOrderWorkflowId } from '../../domain/ids';
+import { webhookDeliveryWorkflowId, webhookEndpointWorkflowId } from '../../domain/webhookEndpoint';
 import { retryCompensationSignal } from '../../workflows/definitions';
 import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle } from '../support/settle';
 
@@ -137,4 +140,39 @@ it('records a reconciliation run', async () => {
   const started = await settle.post('/v1/reconciliations', { date: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10) });
   await settle.temporal.workflow.getHandle(started.body.reconciliationId).result();
   await save('reconciliation', started.body.reconciliationId);
+});
+
+it('records outgoing webhooks: a delivery retried after a 500 and a timeout, and an endpoint polling until disabled', async () => {
+  const fast = await startSettle({
+    webhooks: { allowPrivateNetworks: true, delivery: { firstRetryMs: 300, longestRetryMs: 1_000, retryForMs: 10_000, attemptTimeoutMs: 1_000 } },
+  });
+  let requests = 0;
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests += 1;
+      if (requests === 1) res.writeHead(500).end();
+      else if (requests > 2) res.writeHead(204).end();
+      // the second gets no answer: its attempt times out
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+    const endpointId: string = (await fast.post('/v1/webhook-endpoints', { url, events: ['checkout.succeeded'] })).body.id;
+    const checkoutId = await fast.createCheckout({ orders: orders() });
+    await fast.checkoutResult(checkoutId);
+    const delivery = fast.temporal.workflow.getHandle(webhookDeliveryWorkflowId(endpointId, checkoutId));
+    await eventually('the delivery workflow', () => delivery.describe().then(() => true, () => false));
+    await delivery.result();
+    await fast.post(`/v1/webhook-endpoints/${endpointId}/disable`, {});
+    const endpoint = fast.temporal.workflow.getHandle(webhookEndpointWorkflowId(endpointId));
+    await eventually('the endpoint workflow to end', async () => (await endpoint.describe()).status.name !== 'RUNNING');
+    await save('webhook-delivery-retried', webhookDeliveryWorkflowId(endpointId, checkoutId));
+    await save('webhook-endpoint-disabled', webhookEndpointWorkflowId(endpointId));
+  } finally {
+    receiver.closeAllConnections();
+    receiver.close();
+    await fast.stop();
+  }
 });
