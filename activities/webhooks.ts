@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import {
   DELIVERIES_RECORDED_SIGNAL,
@@ -81,7 +81,10 @@ export function createWebhookActivities({ pool, temporal, taskQueue, allowPrivat
       let cursor = poll.cursor;
       const until = Date.now() + LONG_POLL_MS;
       for (;;) {
-        const page = await readEvents(pool, decodeCursor(cursor) ?? undefined, EVENTS_PER_READ);
+        const position = decodeCursor(cursor);
+        // Never read from the start instead: that would send the endpoint every event ever recorded.
+        if (!position) throw ApplicationFailure.nonRetryable(`not a cursor of the event feed: ${cursor}`, 'InvalidFeedCursor');
+        const page = await readEvents(pool, position, EVENTS_PER_READ);
         cursor = page.nextCursor;
         const wanted = page.events.filter((event) => endpointWantsEvent(endpoint.events, event.type));
         if (wanted.length > 0) {
@@ -94,8 +97,9 @@ export function createWebhookActivities({ pool, temporal, taskQueue, allowPrivat
           await Promise.all(groups.map((group) => wakeDeliveries({ endpointId: endpoint.id, group, policy: poll.policy })));
           return { endpoint: 'enabled', cursor };
         }
-        if (page.hasMore) continue;
+        // A long stretch of events the endpoint does not take is read on by the next poll, within its deadline.
         if (Date.now() >= until) return { endpoint: 'enabled', cursor };
+        if (page.hasMore) continue;
         // Rejects when the workflow cancels this poll (the endpoint was disabled).
         await Context.current().sleep(POLL_EVERY_MS);
       }
