@@ -60,7 +60,7 @@ it('finds no 5xx and no answer outside the document, on any route', async () => 
     reports,
     '--no-color',
   ];
-  const outcome = await run(command, args, { maxBuffer: 64 * 1024 * 1024, timeout: 8 * 60_000, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } }).then(
+  const outcome = await run(command, args, { cwd: reports, maxBuffer: 64 * 1024 * 1024, timeout: 8 * 60_000, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } }).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? -1, stdout: `${error.stdout ?? ''}\n${error.stderr ?? ''}` }),
   );

@@ -15,6 +15,7 @@ import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
 import { stripeAmountRule } from '../../psp/stripeAmounts';
 import { createSettleWorker } from '../../workers/worker';
+import { DocumentChecker } from './openapi';
 import { createTestPsp, type PspKind, type TestPsp } from './psps';
 
 export const TEST_WEBHOOK_SECRET = 'whsec_settle_test';
@@ -128,8 +129,12 @@ export async function startSettle(
     } catch {
       // not JSON: keep the text, the assertion will show it
     }
-    return { status: response.status, headers: response.headers, body };
+    const answer = { status: response.status, headers: response.headers, body };
+    // Every answer a test reads is also held against the OpenAPI document the API serves.
+    if (path !== '/openapi.json') (checker ??= new DocumentChecker((await request('/openapi.json', { method: 'GET' })).body)).check(init.method ?? 'GET', path, answer);
+    return answer;
   };
+  let checker: DocumentChecker | undefined;
 
   return {
     baseUrl,
