@@ -1,15 +1,17 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutView, PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
 import type { Failure } from '../domain/failures';
 import { compensationRefundId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import { findCheckoutView, insertCheckout, recordAttention, transitionCheckout } from '../db/checkouts';
 import { moveSellerBalance } from '../db/books';
-import { cancelPendingPaymentOrders, findPaymentOrderView, recordCaptureNotBooked, recordRefusedRelease, transitionPaymentOrder } from '../db/paymentOrders';
+import { cancelPendingPaymentOrders, findPaymentOrderView, recordHeldFailure, transitionPaymentOrder } from '../db/paymentOrders';
 import { withTransaction, type Pool } from '../db/pool';
 import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
 import { isFinalPspError } from '../psp/errors';
 import { pspIdempotencyKey, type Psp } from '../psp/types';
-import { asActivities, withinAttempt } from './attempt';
+import { CAPTURE_NOT_BOOKED_ERROR } from '../domain/attention';
+import { asActivities, isDeterministicDatabaseError, withinAttempt } from './attempt';
 
 
 export interface ActivityDeps {
@@ -84,7 +86,9 @@ export function createActivities({ pool, psp }: ActivityDeps) {
   /**
    * Releases the PSP's hold on an order and records the order's new status. A release the PSP refuses is
    * checked against what the PSP holds: gone already (released), captured after all (booked), or still held
-   * (the refusal is recorded; the status stays AUTHORIZED, which is the truth).
+   * (the refusal is recorded; the status stays AUTHORIZED, which is the truth). A capture found that the
+   * database refuses to book for good fails the activity as CAPTURE_NOT_BOOKED_ERROR: money taken, not a
+   * release that failed, and the order's workflow records it so.
    */
   const releaseHold = async (
     order: PaymentOrderInput,
@@ -106,16 +110,28 @@ export function createActivities({ pool, psp }: ActivityDeps) {
     if (refusal) {
       const payment = await withinAttempt((signal) => psp.findPayment(order.paymentOrderId, { signal }));
       if (payment?.status === 'captured') {
-        await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
+        try {
+          await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
+        } catch (error) {
+          if (!isDeterministicDatabaseError(error)) throw error;
+          throw ApplicationFailure.create({
+            type: CAPTURE_NOT_BOOKED_ERROR,
+            message: `the PSP captured payment ${payment.pspReference} and the database refused its booking (${error.code}): ${error.message}`,
+            nonRetryable: true,
+            cause: error,
+          });
+        }
         return { outcome: 'captured', fee: payment.fee ?? 0 };
       }
       if (payment?.status === 'authorized') {
         await withTransaction(pool, async (tx) => {
           await transitionPaymentOrder(tx, order.paymentOrderId, 'AUTHORIZED', { pspReference });
-          await recordRefusedRelease(tx, order.paymentOrderId, {
-            code: 'release_refused',
-            message: `the PSP refused to release the hold (${refusal.code}): ${refusal.message}`,
-          });
+          await recordHeldFailure(
+            tx,
+            order.paymentOrderId,
+            { code: 'release_refused', message: `the PSP refused to release the hold (${refusal.code}): ${refusal.message}` },
+            'payment_order.release_refused',
+          );
           await recordAttention(tx, order.checkoutId);
         });
         return { outcome: 'refused', failure: refusal };
@@ -245,7 +261,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
 
     /** The PSP captured the order but the database refused its booking for good: the order says so. */
     async recordCaptureNotBooked(order: PaymentOrderInput, failure: Failure): Promise<void> {
-      await recordCaptureNotBooked(pool, order.paymentOrderId, failure);
+      await recordHeldFailure(pool, order.paymentOrderId, failure);
     },
 
     /**

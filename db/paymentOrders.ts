@@ -57,29 +57,24 @@ export async function findPaymentOrderView(db: Queryable, paymentOrderId: string
 }
 
 /**
- * Records why the PSP refused to release an order's hold. The status stays what it is (the PSP still holds
- * the money); the event lets a person alert on it.
+ * Records on an order the books still have AUTHORIZED why the PSP has its money all the same: it refused
+ * to release the hold, or it captured and the database refused the booking. The status stays what the books
+ * last took; the order's checkout reads the failure into its attention (captured, not held, for
+ * `capture_not_booked`). With `event`, the change is also an event a person can alert on.
  */
-export async function recordRefusedRelease(db: Queryable, paymentOrderId: string, failure: Failure): Promise<void> {
+export async function recordHeldFailure(
+  db: Queryable,
+  paymentOrderId: string,
+  failure: Failure,
+  event?: 'payment_order.release_refused',
+): Promise<void> {
   await db.query(
     `WITH changed AS (
        UPDATE payment_orders SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
-        WHERE id = $1 RETURNING *
+        WHERE id = $1 AND status = 'AUTHORIZED' RETURNING *
      )
      INSERT INTO events (type, checkout_id, payment_order_id, data)
-     SELECT 'payment_order.release_refused', checkout_id, id, to_jsonb(changed) FROM changed`,
-    [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
-  );
-}
-
-/**
- * Records on an order that the PSP captured it but the books refused the capture (its status, still
- * AUTHORIZED, is what the refused write left). Its checkout's attention then says captured, not held.
- */
-export async function recordCaptureNotBooked(db: Queryable, paymentOrderId: string, failure: Failure): Promise<void> {
-  await db.query(
-    `UPDATE payment_orders SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
-      WHERE id = $1 AND status = 'AUTHORIZED'`,
-    [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
+     SELECT $5::text, checkout_id, id, to_jsonb(changed) FROM changed WHERE $5::text IS NOT NULL`,
+    [paymentOrderId, failure.code, failure.message, failureReason(failure.code), event ?? null],
   );
 }

@@ -16,6 +16,12 @@ export interface HeldOrder {
   captureNotBooked?: boolean;
 }
 
+/**
+ * The type of the failure of an activity that found a capture at the PSP (a release that came too late) and
+ * whose booking the database refused for good: the order's workflow records it as `capture_not_booked`.
+ */
+export const CAPTURE_NOT_BOOKED_ERROR = 'CaptureNotBookedError';
+
 const CAPTURED: readonly PaymentOrderStatus[] = ['SUCCEEDED', 'PARTIALLY_REFUNDED'];
 
 /**

@@ -11,6 +11,7 @@ import {
   TemporalFailure,
 } from '@temporalio/workflow';
 import type { ReleaseOutcome } from '../activities';
+import { CAPTURE_NOT_BOOKED_ERROR } from '../domain/attention';
 import { pendingPaymentOrderView, type PaymentOrderInput, type PaymentOrderView } from '../domain/checkout';
 import { failureFrom, failureReason, type Failure } from '../domain/failures';
 import { formatMoney } from '../domain/money';
@@ -187,10 +188,13 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       if (!(error instanceof TemporalFailure)) throw error;
       const books = await untilDone.paymentOrderState(order.paymentOrderId).catch(() => undefined);
       Object.assign(view, books ?? {});
-      // The money is taken, not held: the order and its checkout's attention must say so, not "hold".
-      const unbooked = capturedAtPsp && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED);
+      // The money is taken, not held: the order and its checkout's attention must say so, not "hold". The
+      // capture is this workflow's own, or one a release found at the PSP and could not book.
+      const foundCaptured = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === CAPTURE_NOT_BOOKED_ERROR;
+      const unbooked = (capturedAtPsp || foundCaptured) && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED);
+      const why = foundCaptured ? error.cause!.message : error.message;
       const failure: Failure = unbooked
-        ? { code: 'capture_not_booked', message: `the PSP captured ${formatMoney(order)} but the books refused it: ${error.message}` }
+        ? { code: 'capture_not_booked', message: `the PSP captured ${formatMoney(order)} but the books refused it: ${why}` }
         : { code: 'internal_error', message: error.message };
       if (unbooked) await untilDone.recordCaptureNotBooked(order, failure).catch(() => undefined);
       fail(view.status, failure);
