@@ -189,7 +189,14 @@ describe('the OpenAPI document', () => {
 });
 
 /** Operations whose answers are checked against this document by their own suites. */
-const OPERATIONS_CHECKED_ELSEWHERE = new Set<string>(['retryCompensation']);
+const OPERATIONS_CHECKED_ELSEWHERE = new Set<string>([
+  'retryCompensation', // adversary2, failurePaths: a checkout that holds money after a refusal
+  'createWebhookEndpoint', // outgoingWebhooks
+  'listWebhookEndpoints',
+  'getWebhookEndpoint',
+  'disableWebhookEndpoint',
+  'listWebhookDeliveries',
+]);
 
 async function waitForStatus(checkoutId: string, status: string): Promise<void> {
   const deadline = Date.now() + 30_000;

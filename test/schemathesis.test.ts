@@ -48,8 +48,10 @@ it('finds no 5xx and no answer outside the document, on any route', async () => 
     'examples,coverage,fuzzing',
     '--max-examples',
     process.env.SCHEMATHESIS_MAX_EXAMPLES ?? '25',
+    // One worker: with two threads, CPython 3.11's ast module (Hypothesis describes its filters with it)
+    // fails now and then with "AST constructor recursion depth mismatch".
     '--workers',
-    '2',
+    '1',
     '--request-timeout',
     '20',
     '--seed',
