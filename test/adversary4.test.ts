@@ -36,8 +36,52 @@ async function refuseCaptureBooking(orderId: string): Promise<() => Promise<void
   };
 }
 
+/**
+ * Cancels the checkout, whose order's release then finds the capture; expects the order and its checkout to
+ * say the PSP captured the amount and the books refused it. Then mends the database, retries the checkout's
+ * compensation and expects the capture booked and refunded, the books, the PSP and the statuses agreeing.
+ */
+async function expectCaptureNotBookedThenRefunded(checkoutId: string, orderId: string, amount: number, mend: () => Promise<void>): Promise<void> {
+  expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
+  const result = await settle.checkoutResult(checkoutId);
+  const order: PaymentOrderView = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).result();
+
+  expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount })]);
+  expect({
+    status: result.status,
+    workflowOrder: order.failureCode,
+    order: result.orders[0]!.status,
+    orderFailure: result.orders[0]!.failureCode,
+    attention: result.attention?.code,
+    held: result.attention?.heldAmount,
+  }).toEqual({
+    status: 'CANCELED',
+    workflowOrder: 'capture_not_booked',
+    order: 'AUTHORIZED',
+    orderFailure: 'capture_not_booked',
+    attention: 'capture_not_booked',
+    held: amount,
+  });
+  expect(result.attention?.message).toContain('captured by the PSP, not booked');
+  expect(result.attention?.message).not.toContain('hold not released');
+
+  // The database is mended; a retry books the capture the PSP made and gives it back, as the cancel calls for.
+  await mend();
+  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
+  await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
+  const mended = await settle.checkout(checkoutId);
+  expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
+    status: 'CANCELED',
+    order: 'REFUNDED',
+    refunded: amount,
+  });
+  expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount, amountRefunded: amount })]);
+  await expectBooksAgree(settle.pool, settle.psp, mended);
+  expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+}
+
 describe('adversary4: a release finds a late capture whose booking the database refuses for good', () => {
-  it('says the PSP captured it (not "holds" it) while the books refuse, and books and gives it back once they take it', async () => {
+  it('an authorized order: says the PSP captured it (not "holds" it) while the books refuse, and books and gives it back once they take it', async () => {
     const card = await settle.psp.paymentMethod('visa');
     const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: card, orders: [{ sellerId: uniqueId('seller'), amount: 2500 }] });
     await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
@@ -47,43 +91,23 @@ describe('adversary4: a release finds a late capture whose booking the database 
       // The capture reaches the PSP on its own, unknown to the order's workflow (late, or from the PSP's
       // dashboard): the hold is now captured money.
       await settle.psp.psp.capture({ pspReference: pspReference!, amount: 2500, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
-      // The buyer cancels: the release finds the capture and cannot book it.
-      expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
-      const result = await settle.checkoutResult(checkoutId);
-      const order: PaymentOrderView = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).result();
-
-      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2500 })]);
-      expect({
-        status: result.status,
-        workflowOrder: order.failureCode,
-        order: result.orders[0]!.status,
-        orderFailure: result.orders[0]!.failureCode,
-        attention: result.attention?.code,
-        held: result.attention?.heldAmount,
-      }).toEqual({
-        status: 'CANCELED',
-        workflowOrder: 'capture_not_booked',
-        order: 'AUTHORIZED',
-        orderFailure: 'capture_not_booked',
-        attention: 'capture_not_booked',
-        held: 2500,
-      });
-      expect(result.attention?.message).toContain('captured by the PSP, not booked');
-      expect(result.attention?.message).not.toContain('hold not released');
-
-      // The database is mended; a retry books the capture the PSP made and gives it back, as the cancel calls for.
+      await expectCaptureNotBookedThenRefunded(checkoutId, orderId, 2500, mend);
+    } finally {
       await mend();
-      expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-      await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
-      const mended = await settle.checkout(checkoutId);
-      expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
-        status: 'CANCELED',
-        order: 'REFUNDED',
-        refunded: 2500,
-      });
-      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2500, amountRefunded: 2500 })]);
-      await expectBooksAgree(settle.pool, settle.psp, mended);
-      expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+    }
+  }, 180_000);
+
+  it('an order whose authorization answers were lost (the books say PENDING): the same, the captured money named, not forgotten', async () => {
+    const lost = await settle.psp.paymentMethod('visa');
+    settle.psp.inject({ operation: 'authorize', paymentMethod: lost }, { kind: 'timeoutAfterCommit', times: 1_000 });
+    const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: lost, orders: [{ sellerId: uniqueId('seller'), amount: 1800 }] });
+    const orderId = await eventually('the order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
+    const hold = await eventually('the hold to be placed', async () => (await settle.psp.chargesFor(orderId)).find((charge) => charge.status === 'requires_capture'));
+    const mend = await refuseCaptureBooking(orderId);
+    try {
+      await settle.psp.psp.capture({ pspReference: hold.pspReference, amount: 1800, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
+      expect((await settle.checkout(checkoutId)).orders[0]!.status).toBe('PENDING');
+      await expectCaptureNotBookedThenRefunded(checkoutId, orderId, 1800, mend);
     } finally {
       await mend();
     }
