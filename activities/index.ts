@@ -1,12 +1,13 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutView, PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
 import type { Failure } from '../domain/failures';
+import { formatMoney } from '../domain/money';
 import { compensationRefundId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import { findCheckoutView, insertCheckout, recordAttention, transitionCheckout } from '../db/checkouts';
 import { moveSellerBalance } from '../db/books';
 import { cancelPendingPaymentOrders, findPaymentOrderView, recordHeldFailure, transitionPaymentOrder } from '../db/paymentOrders';
-import { withTransaction, type Pool } from '../db/pool';
+import { withTransaction, type Pool, type Queryable } from '../db/pool';
 import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
 import { isFinalPspError } from '../psp/errors';
 import { pspIdempotencyKey, type Psp } from '../psp/types';
@@ -64,12 +65,24 @@ function failureOf(error: { code: string; message: string }): Failure {
  */
 export function createActivities({ pool, psp }: ActivityDeps) {
   /**
+   * An order the books still have PENDING (its authorization's answers were lost) that the PSP captured was
+   * authorized there first: the books say so before they take the capture, or record why they could not.
+   */
+  const authorizedAtPsp = async (tx: Queryable, order: PaymentOrderInput, pspReference: string) => {
+    const { rows } = await tx.query<{ status: PaymentOrderStatus }>('SELECT status FROM payment_orders WHERE id = $1 FOR UPDATE', [
+      order.paymentOrderId,
+    ]);
+    if (rows[0]?.status === 'PENDING') await transitionPaymentOrder(tx, order.paymentOrderId, 'AUTHORIZED', { pspReference });
+  };
+
+  /**
    * Books a capture: the order succeeds, the seller's wallet is credited and the ledger posted, together.
    * A capture found late (by a release) may belong to a finished checkout: its record is brought up to date
    * in the same transaction.
    */
   const bookCapture = (order: PaymentOrderInput, fee: number, late?: { pspReference: string }) =>
     withTransaction(pool, async (tx) => {
+      if (late) await authorizedAtPsp(tx, order, late.pspReference);
       if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED', { fee, ...(late ?? {}) }))) return;
       if (late) await recordAttention(tx, order.checkoutId);
       await moveSellerBalance(tx, {
@@ -87,8 +100,8 @@ export function createActivities({ pool, psp }: ActivityDeps) {
    * Releases the PSP's hold on an order and records the order's new status. A release the PSP refuses is
    * checked against what the PSP holds: gone already (released), captured after all (booked), or still held
    * (the refusal is recorded; the status stays AUTHORIZED, which is the truth). A capture found that the
-   * database refuses to book for good fails the activity as CAPTURE_NOT_BOOKED_ERROR: money taken, not a
-   * release that failed, and the order's workflow records it so.
+   * database refuses to book for good is recorded as `capture_not_booked` (money taken, not held) and fails
+   * the activity as CAPTURE_NOT_BOOKED_ERROR, not as a release that failed.
    */
   const releaseHold = async (
     order: PaymentOrderInput,
@@ -114,12 +127,20 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
         } catch (error) {
           if (!isDeterministicDatabaseError(error)) throw error;
-          throw ApplicationFailure.create({
-            type: CAPTURE_NOT_BOOKED_ERROR,
-            message: `the PSP captured payment ${payment.pspReference} and the database refused its booking (${error.code}): ${error.message}`,
-            nonRetryable: true,
-            cause: error,
+          const failure: Failure = {
+            code: 'capture_not_booked',
+            message: `the PSP captured ${formatMoney(order)} (${payment.pspReference}) but the books refused it (${error.code}): ${error.message}`,
+          };
+          // Whoever asked for the release, the order and its checkout say the money was taken, unless the
+          // same fault refuses this write too: the failure below still says it.
+          await withTransaction(pool, async (tx) => {
+            await authorizedAtPsp(tx, order, payment.pspReference);
+            await recordHeldFailure(tx, order.paymentOrderId, failure);
+            await recordAttention(tx, order.checkoutId);
+          }).catch((refused: unknown) => {
+            if (!isDeterministicDatabaseError(refused)) throw refused;
           });
+          throw ApplicationFailure.create({ type: CAPTURE_NOT_BOOKED_ERROR, message: failure.message, nonRetryable: true, cause: error });
         }
         return { outcome: 'captured', fee: payment.fee ?? 0 };
       }

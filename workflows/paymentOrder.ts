@@ -192,10 +192,11 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       // capture is this workflow's own, or one a release found at the PSP and could not book.
       const foundCaptured = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === CAPTURE_NOT_BOOKED_ERROR;
       const unbooked = (capturedAtPsp || foundCaptured) && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED);
-      const why = foundCaptured ? error.cause!.message : error.message;
-      const failure: Failure = unbooked
-        ? { code: 'capture_not_booked', message: `the PSP captured ${formatMoney(order)} but the books refused it: ${why}` }
-        : { code: 'internal_error', message: error.message };
+      const failure: Failure = !unbooked
+        ? { code: 'internal_error', message: error.message }
+        : foundCaptured
+          ? { code: 'capture_not_booked', message: error.cause!.message }
+          : { code: 'capture_not_booked', message: `the PSP captured ${formatMoney(order)} but the books refused it: ${error.message}` };
       if (unbooked) await untilDone.recordCaptureNotBooked(order, failure).catch(() => undefined);
       fail(view.status, failure);
       if (!reported) await report({ paymentOrderId: order.paymentOrderId, outcome: 'failed', pspReference: view.pspReference, failureCode: failure.code });
