@@ -25,7 +25,13 @@ let build: Build;
 beforeAll(async () => {
   // A database of its own: these sequences hold, for a while and on purpose, a PSP capture the books do not
   // have yet, which a verify over the shared database, run by another file meanwhile, would report.
-  [settle, build] = await Promise.all([startSettle({ psp: 'simulated', isolatedDatabase: true }), buildSettle()]);
+  [settle, build] = await Promise.all([startSettle({
+      psp: 'simulated',
+      isolatedDatabase: true,
+      // The captures and cancels sent while no worker runs wait for the next one to start: under load that
+      // can outlast the API's usual 10 s, and these cases are about what the workflow does, not the deadline.
+      workflowAnswerTimeoutMs: 120_000,
+    }), buildSettle()]);
 }, 300_000);
 afterAll(() => settle?.stop());
 
