@@ -11,7 +11,7 @@ import {
   type WebhookDeliveryPolicy,
 } from '../domain/webhookEndpoint';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, webhookSignature } from '../domain/webhookSignature';
-import { isPrivateAddress, literalAddress, PRIVATE_ADDRESS_REFUSED } from '../domain/webhookUrl';
+import { isPrivateAddress, PRIVATE_ADDRESS_REFUSED, webhookDestinationProblem } from '../domain/webhookUrl';
 import { decodeCursor, readEvents } from '../db/events';
 import type { Pool } from '../db/pool';
 import {
@@ -170,11 +170,10 @@ const MAX_ERROR_LENGTH = 500;
  */
 function send(delivery: DeliveryToSend, timeoutMs: number, allowPrivateNetworks: boolean): Promise<Answer> {
   const url = new URL(delivery.endpoint.url);
-  const address = literalAddress(url);
-  // Node connects to an address written in the URL without asking `lookup`: it is checked here.
-  if (address !== undefined && !allowPrivateNetworks && isPrivateAddress(address)) {
-    return Promise.resolve({ httpStatus: null, error: `not sent: ${address} ${PRIVATE_ADDRESS_REFUSED}` });
-  }
+  // Node connects to an address written in the URL without asking `lookup`: it is checked here, with the
+  // port, for an endpoint stored before today's rules.
+  const problem = allowPrivateNetworks ? undefined : webhookDestinationProblem(url);
+  if (problem !== undefined) return Promise.resolve({ httpStatus: null, error: `not sent: ${problem}` });
   const body = webhookBody(delivery.event);
   const timestamp = Math.floor(Date.now() / 1000);
   return new Promise((resolve) => {
@@ -220,7 +219,8 @@ const publicAddressesOnly: LookupFunction = (hostname, options, callback) => {
     }
     const usable = addresses.filter((entry) => !isPrivateAddress(entry.address));
     if (usable.length === 0) {
-      const refused = Object.assign(new Error(`${hostname} resolves to ${addresses.map((entry) => entry.address).join(', ')}, which ${PRIVATE_ADDRESS_REFUSED}`), {
+      // The addresses are not named: the delivery log would map the internal network for whoever made the endpoint.
+      const refused = Object.assign(new Error(`${hostname} ${PRIVATE_ADDRESS_REFUSED}`), {
         code: 'EPRIVATEADDRESS',
       });
       callback(refused, '', 0);

@@ -62,6 +62,8 @@ export function createApp(ctx: ApiContext): Express {
     },
   });
 
+  // No route declares OPTIONS: Express's router would answer it itself, without a key, listing the methods.
+  app.use((req, _res, next) => next(req.method === 'OPTIONS' ? new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`) : undefined));
   app.use(api.router);
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(ctx.logger));

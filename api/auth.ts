@@ -12,7 +12,15 @@ const refusals = {
   unknown: ['api_key_invalid', 'the API key is not valid'],
   wrong_secret: ['api_key_invalid', 'the API key is not valid'],
   revoked: ['api_key_revoked', 'the API key was revoked'],
+  repeated: ['api_key_invalid', 'send one Authorization header, not several'],
 } as const;
+
+/** How many Authorization header lines the request has: Node keeps the first and drops the others. */
+function authorizationLines(rawHeaders: string[]): number {
+  let count = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) if (rawHeaders[index]!.toLowerCase() === 'authorization') count += 1;
+  return count;
+}
 
 /**
  * A request must carry a live API key (`Authorization: Bearer <key>`); one without answers 401 and changes
@@ -29,6 +37,8 @@ export function requireApiKey(pool: Pool): RequestHandler {
     };
     const header = req.get('Authorization');
     if (!header) return refuse('missing');
+    // Which of several keys counts is a guess a proxy in front may make differently: none does.
+    if (authorizationLines(req.rawHeaders) > 1) return refuse('repeated');
     // RFC 9110: the scheme is case-insensitive; one or more spaces before the credentials.
     const match = /^Bearer +(\S+) *$/i.exec(header);
     if (!match) return refuse(/^Bearer\b/i.test(header) ? 'malformed' : 'not_bearer');

@@ -10,7 +10,7 @@ import {
 } from '../domain/webhookEndpoint';
 import { webhookEndpointRequestSchema } from '../domain/webhookEndpointRequest';
 import { newWebhookSecret } from '../domain/webhookSignature';
-import { isPrivateAddress, literalAddress, PRIVATE_ADDRESS_REFUSED } from '../domain/webhookUrl';
+import { isPrivateAddress, literalAddress, PRIVATE_ADDRESS_REFUSED, webhookDestinationProblem } from '../domain/webhookUrl';
 import {
   deleteWebhookEndpoint,
   disableWebhookEndpoint,
@@ -92,11 +92,9 @@ async function refusePrivateDestination(url: URL): Promise<void> {
   const refuse = (why: string) => {
     throw new ApiError(400, 'url_not_allowed', `url: ${why}`, [{ field: 'url', message: why }]);
   };
-  const address = literalAddress(url);
-  if (address !== undefined) {
-    if (isPrivateAddress(address)) refuse(PRIVATE_ADDRESS_REFUSED);
-    return;
-  }
+  const problem = webhookDestinationProblem(url);
+  if (problem !== undefined) refuse(problem);
+  if (literalAddress(url) !== undefined) return;
   let timer: NodeJS.Timeout | undefined;
   const resolved = await Promise.race([
     lookup(url.hostname, { all: true }).catch(() => []),
@@ -105,7 +103,8 @@ async function refusePrivateDestination(url: URL): Promise<void> {
     }),
   ]).finally(() => clearTimeout(timer));
   if (resolved.length > 0 && resolved.every((entry) => isPrivateAddress(entry.address))) {
-    refuse(`${url.hostname} resolves to ${resolved.map((entry) => entry.address).join(', ')}, which ${PRIVATE_ADDRESS_REFUSED}`);
+    // Without the addresses: the answer would map the internal network for whoever asks.
+    refuse(`${url.hostname} ${PRIVATE_ADDRESS_REFUSED}`);
   }
 }
 
