@@ -18,8 +18,20 @@ const TOTALS_TIMEOUT_MS = 2_000;
 /** The route label of a request that matched no route: raw paths would make a label value per id. */
 const UNMATCHED = 'unmatched';
 
+/**
+ * An API key's secret wherever a careless client put it (the query string, X-Api-Key, a Request-Id): the
+ * access log keeps the key's id and masks the rest.
+ */
+const API_KEY_SECRET = /(sk_[0-9a-f]{16}_)[0-9a-f]+/gi;
+
+function withoutKeySecrets<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(API_KEY_SECRET, '$1[redacted]') as T;
+  if (Array.isArray(value)) return value.map(withoutKeySecrets) as T;
+  return value;
+}
+
 export function requestIdFor(header: string | string[] | undefined): string {
-  if (typeof header === 'string' && CLIENT_REQUEST_ID.test(header)) return header;
+  if (typeof header === 'string' && CLIENT_REQUEST_ID.test(header) && withoutKeySecrets(header) === header) return header;
   return `req_${randomBytes(12).toString('hex')}`;
 }
 
@@ -169,8 +181,8 @@ export function observeRequests(logger: Logger, metrics: ApiMetrics): RequestHan
     serializers: {
       req: (req: { method: string; url: string; headers: Record<string, unknown>; remoteAddress?: string }) => ({
         method: req.method,
-        url: req.url,
-        headers: req.headers,
+        url: withoutKeySecrets(req.url),
+        headers: Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, withoutKeySecrets(value)])),
         remoteAddress: req.remoteAddress,
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
