@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { CAPTURE_NOT_BOOKED_ERROR } from '../domain/attention';
 import type { CheckoutInput, CheckoutView, PaymentOrderInput, PaymentOrderView } from '../domain/checkout';
 import type { Failure } from '../domain/failures';
 import { formatMoney } from '../domain/money';
@@ -11,7 +12,6 @@ import { withTransaction, type Pool, type Queryable } from '../db/pool';
 import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
 import { isFinalPspError } from '../psp/errors';
 import { pspIdempotencyKey, type Psp } from '../psp/types';
-import { CAPTURE_NOT_BOOKED_ERROR } from '../domain/attention';
 import { asActivities, isDeterministicDatabaseError, withinAttempt } from './attempt';
 
 
@@ -66,7 +66,7 @@ function failureOf(error: { code: string; message: string }): Failure {
 export function createActivities({ pool, psp }: ActivityDeps) {
   /**
    * An order the books still have PENDING (its authorization's answers were lost) that the PSP captured was
-   * authorized there first: the books say so before they take the capture, or record why they could not.
+   * authorized there first: the books say so before they take the capture (or record that they refused it).
    */
   const authorizedAtPsp = async (tx: Queryable, order: PaymentOrderInput, pspReference: string) => {
     const { rows } = await tx.query<{ status: PaymentOrderStatus }>('SELECT status FROM payment_orders WHERE id = $1 FOR UPDATE', [
