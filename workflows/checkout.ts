@@ -39,7 +39,7 @@ import {
   type CancelRequest,
 } from './definitions';
 import { compensationWorkflow } from './compensation';
-import { paymentOrderWorkflow } from './paymentOrder';
+import { isCaptureNotBooked, paymentOrderWorkflow } from './paymentOrder';
 import { refundPaymentOrder } from './refund';
 
 type Child = ChildWorkflowHandle<typeof paymentOrderWorkflow>;
@@ -50,6 +50,8 @@ const ORDER_ABANDONED: Failure = { code: 'order_abandoned', message: "the paymen
 const ABANDONED_ATTEMPT_GRACE_MS = 35_000;
 /** patched() id: the checkout's own database writes that no client acts upon run as local activities. */
 const LOCAL_DATABASE_STEPS = 'checkout-local-database-steps';
+/** patched() id: an abandoned order whose release found a capture the books refused is settled as such. */
+const ABANDONED_CAPTURE_NOT_BOOKED = 'abandoned-capture-not-booked';
 const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
 const orderFailed = (paymentOrderId: string, what: string, code: string): Failure => ({
   code,
@@ -283,8 +285,14 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
 async function settleAbandonedOrder(order: PaymentOrderInput): Promise<PaymentOrderView> {
   await sleep(ABANDONED_ATTEMPT_GRACE_MS);
   const state = await untilDone.paymentOrderState(order.paymentOrderId);
-  if (state.status === 'PENDING') await untilDone.releaseUnconfirmedAuthorization(order, ORDER_ABANDONED);
-  if (state.status === 'AUTHORIZED' && state.pspReference) await untilDone.releasePaymentOrder(order, state.pspReference, ORDER_ABANDONED);
+  try {
+    if (state.status === 'PENDING') await untilDone.releaseUnconfirmedAuthorization(order, ORDER_ABANDONED);
+    if (state.status === 'AUTHORIZED' && state.pspReference) await untilDone.releasePaymentOrder(order, state.pspReference, ORDER_ABANDONED);
+  } catch (error) {
+    // The release found the order captured at the PSP and the books refused the capture: the order now says
+    // so (capture_not_booked), and the checkout ends on it, naming the money, instead of failing unfinished.
+    if (!(isCaptureNotBooked(error) && patched(ABANDONED_CAPTURE_NOT_BOOKED))) throw error;
+  }
   return untilDone.paymentOrderState(order.paymentOrderId);
 }
 

@@ -1,15 +1,18 @@
-import { condition, setHandler, uuid4 } from '@temporalio/workflow';
+import { condition, patched, setHandler, uuid4 } from '@temporalio/workflow';
 import type { CompensationInput } from '../domain/attention';
 import type { CheckoutView, PaymentOrderInput } from '../domain/checkout';
 import { REFUND_ID_PREFIX } from '../domain/refund';
 import { untilDone } from './activityOptions';
 import { retryCompensationSignal } from './definitions';
+import { isCaptureNotBooked } from './paymentOrder';
 import { refundPaymentOrder } from './refund';
 
 /** Settle tries again on its own after these waits (doubling), and stops trying after the last. */
 const FIRST_RETRY_MS = 60 * 60_000;
 const LONGEST_RETRY_MS = 24 * 60 * 60_000;
 const GIVE_UP_AFTER_MS = 30 * 24 * 60 * 60_000;
+/** patched() id: a release that finds a capture the books still refuse ends this round, not the workflow. */
+const CAPTURE_NOT_BOOKED_RETRIED = 'compensation-capture-not-booked';
 
 /**
  * A finished checkout whose compensation the PSP refused (a void or a refund) still holds the buyer's money;
@@ -38,7 +41,14 @@ export async function compensationWorkflow(input: CompensationInput): Promise<Ch
 async function compensateOrder(order: PaymentOrderInput, input: CompensationInput): Promise<void> {
   let state = await untilDone.paymentOrderState(order.paymentOrderId);
   if (state.status === 'AUTHORIZED' && state.pspReference) {
-    await untilDone.releasePaymentOrder(order, state.pspReference, input.failure, 'VOIDED', uuid4());
+    try {
+      await untilDone.releasePaymentOrder(order, state.pspReference, input.failure, 'VOIDED', uuid4());
+    } catch (error) {
+      // The PSP captured the order and the books still refuse the capture: the order says so
+      // (capture_not_booked), and the next round tries again; the other orders' rounds go on.
+      if (!(isCaptureNotBooked(error) && patched(CAPTURE_NOT_BOOKED_RETRIED))) throw error;
+      return;
+    }
     state = await untilDone.paymentOrderState(order.paymentOrderId);
   }
   if (input.refundCaptured && (state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED')) {

@@ -190,7 +190,7 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       Object.assign(view, books ?? {});
       // The money is taken, not held: the order and its checkout's attention must say so, not "hold". The
       // capture is this workflow's own, or one a release found at the PSP and could not book.
-      const foundCaptured = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === CAPTURE_NOT_BOOKED_ERROR;
+      const foundCaptured = isCaptureNotBooked(error);
       const unbooked = (capturedAtPsp || foundCaptured) && view.status === 'AUTHORIZED' && patched(CAPTURE_NOT_BOOKED);
       const failure: Failure = !unbooked
         ? { code: 'internal_error', message: error.message }
@@ -203,6 +203,14 @@ export async function paymentOrderWorkflow(order: PaymentOrderInput): Promise<Pa
       return view;
     }
   });
+}
+
+/**
+ * Whether a step failed as a release that found the order captured at the PSP and could not book it: the
+ * activity recorded `capture_not_booked` on the order, so its caller has its answer in the books.
+ */
+export function isCaptureNotBooked(error: unknown): error is ActivityFailure & { cause: ApplicationFailure } {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === CAPTURE_NOT_BOOKED_ERROR;
 }
 
 async function reportToCheckout(report: AuthorizationReport): Promise<void> {
