@@ -1,0 +1,253 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import type { CheckoutView } from '../domain/checkout';
+import { checkoutWorkflowId } from '../domain/ids';
+import { createApiKey } from '../db/apiKeys';
+import { createPool, type Pool } from '../db/pool';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
+import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
+import { expectBooksAgree } from './support/agreement';
+import { buildSettle, type Build } from './support/build';
+import { createTestPsp, type TestPsp } from './support/psps';
+import { eventually, uniqueId } from './support/settle';
+import { freePort } from './support/ports';
+
+/**
+ * A worker process, as `npm run worker` starts it, against a PostgreSQL of this file's own that is shut down
+ * immediately and started again (every session cut, as in a crash or a failover): the worker lives on, and
+ * finishes the checkouts it had and the ones that come after.
+ */
+const WORKER_APPLICATION = 'settle-worker';
+
+let build: Build;
+let postgres: RestartablePostgres;
+let temporalServer: DevServer;
+let connection: Connection;
+let temporal: Client;
+let pool: Pool;
+let psp: TestPsp;
+let env: NodeJS.ProcessEnv;
+const processes: SettleProcess[] = [];
+
+beforeAll(async () => {
+  build = await buildSettle();
+  postgres = new RestartablePostgres(await freePort());
+  await postgres.start();
+  temporalServer = await startTemporalDevServer({ cliPath: process.env.SETTLE_TEST_TEMPORAL_CLI });
+  connection = await Connection.connect({ address: temporalServer.address });
+  temporal = new Client({ connection });
+  pool = createPool(postgres.url, 2);
+  psp = await createTestPsp('simulated', pool, randomUUID());
+  const workerUrl = new URL(postgres.url);
+  workerUrl.searchParams.set('application_name', WORKER_APPLICATION);
+  env = {
+    ...build.env,
+    DATABASE_URL: workerUrl.toString(),
+    TEMPORAL_ADDRESS: temporalServer.address,
+    TEMPORAL_TASK_QUEUE: 'settle',
+    SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-db-restart-')),
+    LOG_LEVEL: 'warn',
+  };
+}, 180_000);
+
+afterAll(async () => {
+  for (const settle of processes) settle.kill();
+  await Promise.all(processes.map((settle) => settle.exited));
+  await pool?.end();
+  await connection?.close();
+  await temporalServer?.stop();
+  await postgres?.remove();
+});
+
+describe('a worker process when PostgreSQL restarts', () => {
+  it('lives through a restart while idle and while a checkout holds a connection, and finishes every checkout', async () => {
+    const worker = await startWorker();
+    const api = await startApi({ DATABASE_URL: postgres.url });
+
+    const alive = <T>(work: Promise<T>) => whileAlive(worker, work);
+
+    const before = await alive(checkout(api));
+    expect(before.status).toBe('SUCCEEDED');
+
+    // Idle: every connection the worker keeps is cut.
+    await postgres.restart();
+    const afterIdle = await alive(checkout(api));
+    expect(afterIdle.status).toBe('SUCCEEDED');
+    expect(worker.child.exitCode).toBeNull();
+
+    // Working: a PSP call holds a connection in its transaction, waiting on a lock this test holds, when the
+    // server goes down.
+    const locker = new pg.Client({ connectionString: postgres.url });
+    locker.on('error', () => undefined); // cut by the restart, as intended
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE psp_simulator_idempotency IN ACCESS EXCLUSIVE MODE');
+    const { checkoutId } = await createCheckout(api);
+    await eventually(
+      'a worker connection to wait on the lock',
+      async () => {
+        if (worker.child.exitCode !== null) throw new Error(`the worker exited:\n${worker.output()}`);
+        const waiting = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [
+          WORKER_APPLICATION,
+        ]);
+        return waiting.rowCount! > 0;
+      },
+      60_000,
+    );
+    await postgres.restart();
+    await locker.end().catch(() => undefined);
+    const during: CheckoutView = await alive(temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result());
+    expect(during.status).toBe('SUCCEEDED');
+    await expectBooksAgree(pool, psp, during);
+
+    // And the next checkout, on the same worker process.
+    const after = await alive(checkout(api));
+    expect(after.status).toBe('SUCCEEDED');
+    await expectBooksAgree(pool, psp, after);
+    expect(worker.child.exitCode).toBeNull();
+  }, 300_000);
+});
+
+/**
+ * The embedded PostgreSQL on a folder and port of its own, restarted as an operator's `pg_ctl stop -m
+ * immediate` and start would: no session is told first, no checkpoint is written.
+ */
+class RestartablePostgres {
+  private database: EmbeddedDatabase | undefined;
+  private folder: string | undefined;
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    if (!this.database) throw new Error('PostgreSQL is not running');
+    return this.database.url;
+  }
+
+  private get dataDir(): string {
+    return path.join(this.folder!, 'postgres');
+  }
+
+  async start(): Promise<void> {
+    if (!this.folder) {
+      this.folder = await mkdtemp(path.join(os.tmpdir(), 'settle-db-restart-pg-'));
+      await chmod(this.folder, 0o755); // PostgreSQL runs as the 'postgres' user and must reach its data folder
+    }
+    this.database = await startEmbeddedPostgres({ dataDir: this.dataDir, port: this.port, database: 'settle' });
+  }
+
+  async restart(): Promise<void> {
+    const postmaster = Number(readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGQUIT');
+    const database = this.database;
+    this.database = undefined;
+    await database?.stop();
+    await this.start();
+  }
+
+  async remove(): Promise<void> {
+    await this.database?.stop();
+    this.database = undefined;
+    if (this.folder) await rm(this.folder, { recursive: true, force: true });
+  }
+}
+
+interface SettleProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(): void;
+}
+
+function startProcess(script: string, extraEnv: NodeJS.ProcessEnv = {}): SettleProcess {
+  const child = spawn(process.execPath, [path.join(build.dir, script)], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started: SettleProcess = {
+    child,
+    output: () => output,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+  processes.push(started);
+  return started;
+}
+
+/** `npm run worker`; answers once it polls (it has migrated the database by then). */
+async function startWorker(): Promise<SettleProcess> {
+  const worker = startProcess(path.join('workers', 'main.js'));
+  await eventually(
+    'the worker to poll',
+    async () => {
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited at start:\n${worker.output()}`);
+      return worker.output().includes('worker polling');
+    },
+    60_000,
+  );
+  return worker;
+}
+
+/** What work answers, unless the worker process exits first: then a failure with the worker's output. */
+function whileAlive<T>(worker: SettleProcess, work: Promise<T>): Promise<T> {
+  return Promise.race([
+    work,
+    worker.exited.then((code) => {
+      throw new Error(`the worker exited (code ${code}):\n${worker.output()}`);
+    }),
+  ]);
+}
+
+interface Api {
+  url: string;
+  authHeaders: { Authorization: string };
+}
+
+/** `npm run api`, and a key it accepts; answers once /readyz says ready. */
+async function startApi(extraEnv: NodeJS.ProcessEnv): Promise<Api> {
+  const { key } = await createApiKey(pool, 'database restart test');
+  const port = await freePort();
+  const api = startProcess(path.join('api', 'main.js'), { ...extraEnv, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(
+    'the API to answer',
+    async () => {
+      if (api.child.exitCode !== null) throw new Error(`the API exited at start:\n${api.output()}`);
+      return fetch(`${url}/readyz`).then((response) => response.ok, () => false);
+    },
+    60_000,
+  );
+  return { url, authHeaders: { Authorization: `Bearer ${key}` } };
+}
+
+async function createCheckout(api: Api): Promise<{ checkoutId: string }> {
+  const created = await fetch(`${api.url}/v1/checkouts`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
+    body: JSON.stringify({
+      customerId: uniqueId('cus'),
+      currency: 'USD',
+      paymentMethod: 'pm_card_visa',
+      orders: [
+        { sellerId: uniqueId('seller'), amount: 1200 },
+        { sellerId: uniqueId('seller'), amount: 3400 },
+      ],
+    }),
+  });
+  expect(created.status).toBe(202);
+  return (await created.json()) as { checkoutId: string };
+}
+
+/** A checkout created through the API and run to its end by the worker. */
+async function checkout(api: Api): Promise<CheckoutView> {
+  const { checkoutId } = await createCheckout(api);
+  return temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
+}
