@@ -19,6 +19,11 @@ export function createPool(connectionString: string, max = 10, limits: PoolLimit
   });
   // An idle client losing its connection must not take the process down; the next query reconnects.
   pool.on('error', () => undefined);
+  // Nor must a checked-out one (a transaction between statements or under one, a COPY, a lock held): the pool
+  // listens to a client only while it is idle, and a lost connection is an 'error' event on the client itself,
+  // which unheard ends the process. The statement under way and every later one fail instead, and the client,
+  // no longer queryable, leaves the pool when released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
