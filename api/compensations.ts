@@ -6,6 +6,7 @@ import type { compensationWorkflow } from '../workflows/compensation';
 import { retryCompensationSignal } from '../workflows/definitions';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
+import { noteCheckout } from './observability';
 import type { RouteRegistry } from './routes';
 import { checkoutViewSchema } from './schemas';
 
@@ -41,6 +42,8 @@ export function compensationRoutes(ctx: ApiContext, api: RouteRegistry): void {
       const checkoutId = params.id;
       const checkout = isCheckoutId(checkoutId) ? await findCheckoutView(ctx.pool, checkoutId) : undefined;
       if (!checkout) throw ApiError.notFound('checkout', checkoutId);
+      res.locals.workflowId = compensationWorkflowId(checkoutId);
+      noteCheckout(res, checkoutId);
       if (!checkout.attention) {
         throw new ApiError(409, 'nothing_to_retry', `the checkout is ${checkout.status} and holds nothing its outcome gave back`);
       }

@@ -6,7 +6,7 @@ import { pinoHttp } from 'pino-http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Pool } from '../db/pool';
 import { readTotals } from '../db/totals';
-import { checkoutWorkflowId } from '../domain/ids';
+import { checkoutWorkflowId, isCheckoutId } from '../domain/ids';
 import type { RouteRegistry } from './routes';
 
 /** A client's own Request-Id is kept when it is printable ASCII of reasonable length; otherwise it gets one. */
@@ -35,8 +35,9 @@ export function requestIdFor(header: string | string[] | undefined): string {
   return `req_${randomBytes(12).toString('hex')}`;
 }
 
-/** Tells the access log which checkout (and so which workflow) a request is about. */
+/** Tells the access log which checkout (and so which workflow) a request is about; an id of no checkout is not one. */
 export function noteCheckout(res: Response, checkoutId: string): void {
+  if (!isCheckoutId(checkoutId)) return;
   res.locals.checkoutId = checkoutId;
   res.locals.workflowId ??= checkoutWorkflowId(checkoutId);
 }
