@@ -236,7 +236,7 @@ async function createBenchApiKey(databaseUrl: string): Promise<string> {
 async function waitForHealth(apiUrl: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = await fetch(`${apiUrl}/healthz`).then(
+    const status = await fetch(`${apiUrl}/readyz`).then(
       (response) => response.status,
       () => 0,
     );

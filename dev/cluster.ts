@@ -185,7 +185,7 @@ async function main(): Promise<void> {
     await untilHealthy(apiPort, 120_000);
 
     say('');
-    say(`API:        http://localhost:${apiPort}  (pid ${api.pid}; try GET /healthz)`);
+    say(`API:        http://localhost:${apiPort}  (pid ${api.pid}; try GET /readyz)`);
     // On a line of its own, as npm start prints its key.
     console.log(`API key: ${apiKey}`);
     say(`Temporal:   ${temporal.address}  namespace '${temporal.namespace}'  (e.g. temporal workflow list --address ${temporal.address})`);
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
 }
 
 async function healthy(port: number): Promise<boolean> {
-  const status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
+  const status = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
   return status === 200;
 }
 

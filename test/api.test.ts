@@ -185,8 +185,8 @@ describe('reads', () => {
     expect(answer.body.error.code).toBe('invalid_request');
   });
 
-  it('reports health of the database and Temporal', async () => {
-    const answer = await settle.get('/healthz');
-    expect(answer).toMatchObject({ status: 200, body: { status: 'ok', database: 'ok', temporal: 'ok' } });
+  it('reports readiness: the database and Temporal answer', async () => {
+    const answer = await settle.get('/readyz');
+    expect(answer).toMatchObject({ status: 200, body: { status: 'ready', database: 'ok', temporal: 'ok' } });
   });
 });

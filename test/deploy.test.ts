@@ -228,7 +228,7 @@ describe('docker-compose.yml', () => {
     for (const name of SETTLE_APIS) {
       const port = Number(loadConfig(environment(name)).port);
       expect((service(name).ports ?? []).map((mapping) => portMapping(mapping).container)).toEqual([port]);
-      expect(service(name).healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
+      expect(service(name).healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${port}/readyz`);
     }
   });
 

@@ -191,7 +191,7 @@ async function startWorker(): Promise<SettleProcess> {
   return worker;
 }
 
-/** `npm run api` on a migrated database, and a key it accepts; answers once /healthz says ok. */
+/** `npm run api` on a migrated database, and a key it accepts; answers once /readyz says ready. */
 async function startApi(): Promise<SettleProcess & { url: string; authHeaders: { Authorization: string } }> {
   const { key } = await createApiKey(pool, 'shutdown test');
   const port = await freePort();
@@ -201,7 +201,7 @@ async function startApi(): Promise<SettleProcess & { url: string; authHeaders: {
     'the API to answer',
     async () => {
       if (api.child.exitCode !== null) throw new Error(`the API exited at start:\n${api.output()}`);
-      return fetch(`${url}/healthz`).then((response) => response.ok, () => false);
+      return fetch(`${url}/readyz`).then((response) => response.ok, () => false);
     },
     60_000,
   );

@@ -325,7 +325,7 @@ function withoutSettleSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 async function waitUntilHealthy(baseUrl: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
+    const status = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 0);
     if (status === 200) return;
     if (Date.now() > deadline) throw new Error(`the API at ${baseUrl} was not healthy within ${timeoutMs} ms`);
     await sleep(250);
