@@ -126,4 +126,19 @@ describe('adversary5: the callers of a release that finds a capture the database
       await mend();
     }
   }, 240_000);
+
+  it('a cancel whose release finds the capture landed after all (the books take it): the capture is given back with the cancel, not left an hour as "refused"', async () => {
+    const { checkoutId, orderId, pspReference } = await waitingForCapture(1900);
+    await settle.psp.psp.capture({ pspReference, amount: 1900, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
+    expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
+    const result = await settle.checkoutResult(checkoutId);
+    expect({ status: result.status, order: result.orders[0]!.status, refunded: result.orders[0]!.refundedAmount, attention: result.attention }).toEqual({
+      status: 'CANCELED',
+      order: 'REFUNDED',
+      refunded: 1900,
+      attention: null,
+    });
+    expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 1900, amountRefunded: 1900 })]);
+    expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+  }, 120_000);
 });

@@ -52,6 +52,8 @@ const ABANDONED_ATTEMPT_GRACE_MS = 35_000;
 const LOCAL_DATABASE_STEPS = 'checkout-local-database-steps';
 /** patched() id: an abandoned order whose release found a capture the books refused is settled as such. */
 const ABANDONED_CAPTURE_NOT_BOOKED = 'abandoned-capture-not-booked';
+/** patched() id: a capture a release found and booked is refunded by a checkout that gives the money back. */
+const REFUND_FOUND_CAPTURES = 'refund-found-captures';
 const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
 const orderFailed = (paymentOrderId: string, what: string, code: string): Failure => ({
   code,
@@ -224,12 +226,22 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       });
     });
     const results = (): Promise<PaymentOrderView[]> => Promise.all(outcomes);
+    /**
+     * A release may find its order captured after all (a capture that landed late, or one made from the PSP's
+     * dashboard) and book it. An outcome that gives the money back refunds such a capture now, as it does one
+     * of its own, rather than leaving it to the compensation's first retry, an hour on, as if refused.
+     */
+    const giveBackFoundCaptures = async (orders: PaymentOrderView[], reason: RefundReason) => {
+      const found = orders.filter((order) => order.status === 'SUCCEEDED');
+      if (found.length === 0 || !patched(REFUND_FOUND_CAPTURES)) return;
+      await Promise.all(found.map((order) => refundPaymentOrder(order.orderId, reason)));
+    };
 
     // Phase one: every order authorizes, unless the checkout is canceled first.
     await condition(() => reports.size === children.length || cancelRequest !== undefined);
     if (cancelRequest) {
       await releaseAll(cancelRequest);
-      await results();
+      await giveBackFoundCaptures(await results(), 'checkout_canceled');
       return finish('CANCELED', cancelRequest);
     }
     const declined = [...reports.values()].filter((report) => report.outcome === 'failed');
@@ -237,7 +249,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
       settled = true;
       const failure = orderFailed(declined[0]!.paymentOrderId, 'was declined', declined[0]!.failureCode ?? 'card_declined');
       await releaseAll(SIBLING_FAILED(failure.code));
-      await results();
+      await giveBackFoundCaptures(await results(), 'sibling_failed');
       return finish('FAILED', failure);
     }
 
@@ -248,7 +260,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutVi
         settled = true; // from here a capture is refused: the holds are being released
         const failure = cancelRequest ?? AUTHORIZATION_EXPIRED;
         await releaseAll(failure);
-        await results();
+        await giveBackFoundCaptures(await results(), 'checkout_canceled');
         return finish('CANCELED', failure);
       }
     }
