@@ -8,8 +8,11 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import type { CheckoutView } from '../domain/checkout';
 import { checkoutWorkflowId } from '../domain/ids';
+import { SETTLEMENT_HEADER } from '../domain/settlement';
 import { createApiKey } from '../db/apiKeys';
+import { migrate } from '../db/migrate';
 import { createPool, type Pool } from '../db/pool';
+import { loadSettlementLines, startRun } from '../db/reconciliation';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
 import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
 import { expectBooksAgree } from './support/agreement';
@@ -112,6 +115,33 @@ describe('a worker process when PostgreSQL restarts', () => {
     await expectBooksAgree(pool, psp, after);
     expect(worker.child.exitCode).toBeNull();
   }, 300_000);
+});
+
+describe('a settlement load whose connection is cut while it waits for the next line', () => {
+  it('fails the load, and the process lives on', async () => {
+    await migrate(pool);
+    const loader = createPool(postgres.url, 1);
+    const client = await loader.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const runId = `rec_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+      await startRun(client, runId, '2026-11-21');
+      async function* source() {
+        yield SETTLEMENT_HEADER;
+        yield 'txn_cut_1,2026-11-21T12:00:00Z,usd,1000,59,941,charge,pi_cut_1,po_cut_1';
+        // The batch's COPY is open on the connection: its session is ended, and the loader hears of it
+        // before it reads on.
+        const lost = new Promise((resolve) => client.once('error', resolve));
+        await pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        await lost;
+        yield 'txn_cut_2,2026-11-21T12:00:01Z,usd,2000,88,1912,charge,pi_cut_2,po_cut_2';
+      }
+      await expect(loadSettlementLines(client, runId, source())).rejects.toThrow();
+    } finally {
+      client.release(true);
+      await loader.end();
+    }
+  }, 60_000);
 });
 
 /**
