@@ -61,12 +61,14 @@ export async function loadSettlementLines(
   const chargedOrders = new SeenIds();
   const rowsOut = new CopyRows(runId);
   let copy: CopyStreamQuery | undefined; // the batch being read
+  let copyFailed: Error | undefined; // the batch being read, failed under it (its connection lost): nothing to abort
   let stored: Promise<void> | undefined; // the batch before it, which PostgreSQL is storing meanwhile
   let lineNo = 0;
   let rows = 0;
   let blankAt = 0;
   const endBatch = async () => {
     if (!copy) return;
+    if (copyFailed) throw copyFailed;
     const batch = copy;
     const loaded = rows;
     copy = undefined;
@@ -77,6 +79,7 @@ export async function loadSettlementLines(
   };
   try {
     for await (const line of lines) {
+      if (copyFailed) throw copyFailed;
       lineNo += 1;
       if (lineNo === 1) {
         if (line.trim() !== SETTLEMENT_HEADER) throw new MalformedSettlementLine(1, `bad header: expected '${SETTLEMENT_HEADER}'`);
@@ -92,7 +95,13 @@ export async function loadSettlementLines(
       const secondCharge = row.reportingCategory === 'charge' && chargedOrders.add(row.paymentOrderId);
       if (!copy) {
         // The next batch's COPY waits in the connection's queue while the one before is stored: its rows are held.
-        copy = client.query(copyFrom(COPY_LINES, { highWaterMark: 1 << 24 }));
+        const opened = client.query(copyFrom(COPY_LINES, { highWaterMark: 1 << 24 }));
+        // A COPY that fails while its rows are read (the connection lost) says so at once, maybe while this
+        // loop waits for the next line: kept, and thrown at the next line or at the batch's end.
+        opened.on('error', (error) => {
+          if (copy === opened) copyFailed ??= error;
+        });
+        copy = opened;
         rowsOut.start();
       }
       rowsOut.add(lineNo, row, repeated, secondCharge);
@@ -108,7 +117,7 @@ export async function loadSettlementLines(
     // Statistics that count the lines just loaded: how matching joins them to the ledger depends on how many there are.
     await client.query('ANALYZE reconciliation_lines (run_id, reporting_category, payment_order_id, balance_transaction_id)');
   } catch (error) {
-    if (copy) {
+    if (copy && !copyFailed) {
       // Aborting the COPY makes the server cancel it, reported as the stream's own error: expected here,
       // and awaited, so that the connection is back in step before it is used again.
       const aborted = copy;
