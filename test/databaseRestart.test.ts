@@ -66,6 +66,7 @@ afterAll(async () => {
   await connection?.close();
   await temporalServer?.stop();
   await postgres?.remove();
+  if (env?.SETTLE_DATA_DIR) await rm(env.SETTLE_DATA_DIR, { recursive: true, force: true });
 });
 
 describe('a worker process when PostgreSQL restarts', () => {
