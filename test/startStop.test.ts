@@ -5,7 +5,7 @@ import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSettle, type Build } from './support/build';
-import { freePorts } from './support/ports';
+import { freePorts } from '../dev/ports';
 import { eventually } from './support/settle';
 
 /**
@@ -112,7 +112,7 @@ interface NpmStart {
 async function startSettle(): Promise<NpmStart> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'settle-start-'));
   await chmod(dataDir, 0o755); // PostgreSQL runs as the postgres user and must reach its folder
-  const [api, postgres, temporal, temporalUi] = await freePorts(4);
+  const [api, postgres, temporal, temporalUi] = (await freePorts(4)) as [number, number, number, number];
   const env: NodeJS.ProcessEnv = {
     ...build.env,
     PORT: String(api),
