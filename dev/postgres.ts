@@ -25,6 +25,8 @@ export interface EmbeddedPostgresOptions {
 }
 
 const USER = 'postgres';
+/** How long a fast shutdown may take before it becomes an immediate one. */
+const FAST_SHUTDOWN_MS = 15_000;
 const PASSWORD = 'settle-local';
 
 export function embeddedDatabaseUrl(port: number, database: string): string {
@@ -213,7 +215,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     async stop() {
       // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint is written.
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGINT');
+      // A fast shutdown still under way after this long becomes an immediate one (SIGQUIT): the server stops
+      // without its checkpoint, and the next start recovers from the write-ahead log.
+      const immediate = setTimeout(() => {
+        if (server.exitCode === null && server.signalCode === null) server.kill('SIGQUIT');
+      }, FAST_SHUTDOWN_MS);
       await exited;
+      clearTimeout(immediate);
       if (options.ephemeral) {
         await rm(dataDir, { recursive: true, force: true });
         await rm(options.dataDir, { recursive: true, force: true });

@@ -32,10 +32,32 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel });
   installWorkerRuntime(config);
   const say = (message: string) => console.log(`[settle] ${message}`);
-  const stops: Array<() => Promise<unknown>> = [];
+  const stops: Array<{ what: string; stop: () => Promise<unknown> }> = [];
+  // Each part gets a bounded time to stop: one that never answers must not keep the rest (PostgreSQL, the dev
+  // server) running, nor the process alive.
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((error) => logger.warn({ err: error }, 'error while stopping'));
+    for (const { what, stop } of stops.reverse()) {
+      const outcome = await withinMs(STOP_EACH_MS, stop()).catch((error) => {
+        logger.warn({ err: error }, `error while stopping ${what}`);
+        return 'stopped' as const;
+      });
+      if (outcome === 'timed out') say(`${what} did not stop within ${STOP_EACH_MS / 1000} s; going on`);
+    }
   };
+
+  // The Temporal runtime shuts the worker down on the first SIGINT/SIGTERM and then stops listening, which
+  // would leave a second Ctrl-C to Node's default: the process killed at once, PostgreSQL and the dev server
+  // left running. Settle keeps listening for as long as it runs: a further signal lets the stop go on.
+  let stopRequested: (() => void) | undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) say(`${signal} again: still stopping (PostgreSQL and the Temporal dev server stop last) ...`);
+    stopping = true;
+    stopRequested!();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
     if (!existsSync(DEFAULT_BUNDLE_PATH)) throw new Error('the workflow bundle is missing: run `npm run build` first');
@@ -51,11 +73,13 @@ async function main(): Promise<void> {
         database: 'settle',
         onLog: (line) => pgLog.write(line.endsWith('\n') ? line : `${line}\n`),
       });
-      stops.push(database.stop);
+      stops.push({ what: 'PostgreSQL', stop: database.stop });
       databaseUrl = database.url;
     }
+    // Told to stop while starting: what started so far stops, and nothing more starts.
+    if (stopping) return;
     const pool = createPool(databaseUrl, config.databasePoolSize);
-    stops.push(() => pool.end());
+    stops.push({ what: "the worker's database pool", stop: () => pool.end() });
     const applied = await migrate(pool);
     if (applied.length > 0) say(`applied migrations: ${applied.join(', ')}`);
     const apiKey = await startApiKey(pool, { configured: config.apiKey, dataDir: config.dataDir });
@@ -77,21 +101,23 @@ async function main(): Promise<void> {
         uiPort: config.temporal.uiPort,
         sqlitePragmas: DURABLE_SQLITE_PRAGMAS,
       });
-      stops.push(server.stop);
+      stops.push({ what: 'the Temporal dev server', stop: server.stop });
       temporalAddress = server.address;
     }
+    if (stopping) return;
 
     const connections = await connectTemporal(config, temporalAddress);
-    stops.push(() => connections.close());
+    stops.push({ what: 'the connections to Temporal', stop: () => connections.close() });
     const { connection, nativeConnection } = connections;
     const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
     await prepareNamespace(connection, config, say);
+    if (stopping) return;
     const worker = await createConfiguredWorker(config, { connection: nativeConnection, pool });
 
     // The API's own pool: its statements and its waits for a connection are bounded, the worker's are not.
     const apiPool = createPool(databaseUrl, config.databasePoolSize, config.apiDatabase);
-    stops.push(() => apiPool.end());
+    stops.push({ what: "the API's database pool", stop: () => apiPool.end() });
     const app = createApp({
       pool: apiPool,
       temporal,
@@ -104,7 +130,14 @@ async function main(): Promise<void> {
       webhookEndpoints: config.webhooks,
     });
     const server = await listen(app, config.port);
-    stops.push(() => new Promise((resolve) => server.close(resolve)));
+    stops.push({
+      what: 'the API',
+      stop: () =>
+        new Promise((resolve) => {
+          server.close(resolve);
+          server.closeIdleConnections();
+        }),
+    });
 
     say(`API:             http://localhost:${config.port}  (try GET /readyz)`);
     if (config.workerMetricsAddress) say(`Worker metrics:  http://${config.workerMetricsAddress}/metrics`);
@@ -114,11 +147,28 @@ async function main(): Promise<void> {
     if (!config.temporal.address) say(`Temporal Web UI: http://localhost:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows`);
     say('Ctrl-C stops Settle; checkouts are kept for the next start.');
 
-    // The Temporal runtime shuts the worker down on SIGINT/SIGTERM, letting running activities finish.
-    await worker.run();
+    // The Temporal runtime shuts the worker down on SIGINT/SIGTERM, letting running activities finish (up to
+    // its shutdown grace time); should it still not have returned well after that, the rest stops anyway.
+    const running = worker.run();
+    const stopped = await Promise.race([running.then(() => 'stopped' as const), stopSignal.then(() => withinMs(WORKER_STOP_MS, running))]);
+    if (stopped === 'timed out') say(`the worker did not stop within ${WORKER_STOP_MS / 1000} s; stopping the rest`);
     say('stopping ...');
   } finally {
     await stopAll();
+  }
+}
+
+/** Longer than the worker's shutdown grace time (30 s), in which running activities finish. */
+const WORKER_STOP_MS = 45_000;
+const STOP_EACH_MS = 20_000;
+
+/** The promise's end, or 'timed out' after the time given. */
+async function withinMs<T>(ms: number, promise: Promise<T>): Promise<T | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
