@@ -71,6 +71,12 @@ describe('npm start stopped', () => {
     await expectStoppedCleanly(settle);
   }, 240_000);
 
+  it('with SIGINT while it starts (PostgreSQL up, Temporal starting) exits 0, everything it started gone', async () => {
+    const settle = await startSettle({ until: 'starting the Temporal dev server' });
+    settle.child.kill('SIGINT');
+    await expectStoppedCleanly(settle);
+  }, 240_000);
+
   it('with SIGINT while checkouts and a webhook endpoint are at work exits 0, everything it started gone', async () => {
     const settle = await startSettle();
     // A receiver that takes the connection and never answers: a delivery attempt is under way at the stop.
@@ -108,8 +114,11 @@ interface NpmStart {
   post(route: string, body: unknown): Promise<Response>;
 }
 
-/** `node dist/dev/start.js` with ports and a data folder of its own, in a process group of its own; answers once its API is ready. */
-async function startSettle(): Promise<NpmStart> {
+/**
+ * `node dist/dev/start.js` with ports and a data folder of its own, in a process group of its own; answers once its API is
+ * ready, or once it prints `until`.
+ */
+async function startSettle(options: { until?: string } = {}): Promise<NpmStart> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'settle-start-'));
   await chmod(dataDir, 0o755); // PostgreSQL runs as the postgres user and must reach its folder
   const [api, postgres, temporal, temporalUi] = (await freePorts(4)) as [number, number, number, number];
@@ -149,6 +158,15 @@ async function startSettle(): Promise<NpmStart> {
   started.push(settle);
   const apiKey = () => /^API key: (\S+)$/m.exec(output)?.[1];
 
+  if (options.until) {
+    const until = options.until;
+    await eventually(`npm start to print '${until}'`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`npm start exited at start:\n${output}`);
+      return output.includes(until);
+    }, 180_000);
+    for (const pid of descendantsOf(child.pid!)) descendants.add(pid);
+    return settle;
+  }
   await eventually(
     'npm start to print its API key and answer /readyz',
     async () => {
