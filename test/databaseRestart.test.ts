@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +8,6 @@ import pg from 'pg';
 import type { CheckoutView } from '../domain/checkout';
 import { checkoutWorkflowId } from '../domain/ids';
 import { SETTLEMENT_HEADER } from '../domain/settlement';
-import { createApiKey } from '../db/apiKeys';
 import { migrate } from '../db/migrate';
 import { createPool, type Pool } from '../db/pool';
 import { loadSettlementLines, startRun } from '../db/reconciliation';
@@ -18,8 +16,9 @@ import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
 import { expectBooksAgree } from './support/agreement';
 import { buildSettle, type Build } from './support/build';
 import { createTestPsp, type TestPsp } from './support/psps';
-import { eventually, uniqueId } from './support/settle';
+import { eventually } from './support/settle';
 import { freePort } from './support/ports';
+import { createCheckout, SettleProcesses, type SettleApiProcess, type SettleProcess } from './support/processes';
 
 /**
  * A worker process, as `npm run worker` starts it, against a PostgreSQL of this file's own that is shut down
@@ -36,7 +35,7 @@ let temporal: Client;
 let pool: Pool;
 let psp: TestPsp;
 let env: NodeJS.ProcessEnv;
-const processes: SettleProcess[] = [];
+let processes: SettleProcesses;
 
 beforeAll(async () => {
   build = await buildSettle();
@@ -57,11 +56,11 @@ beforeAll(async () => {
     SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-db-restart-')),
     LOG_LEVEL: 'warn',
   };
+  processes = new SettleProcesses(build, env);
 }, 180_000);
 
 afterAll(async () => {
-  for (const settle of processes) settle.kill();
-  await Promise.all(processes.map((settle) => settle.exited));
+  await processes?.killAll();
   await pool?.end();
   await connection?.close();
   await temporalServer?.stop();
@@ -71,8 +70,8 @@ afterAll(async () => {
 
 describe('a worker process when PostgreSQL restarts', () => {
   it('lives through a restart while idle and while a checkout holds a connection, and finishes every checkout', async () => {
-    const worker = await startWorker();
-    const api = await startApi({ DATABASE_URL: postgres.url });
+    const worker = await processes.worker();
+    const api = await processes.api(pool, { DATABASE_URL: postgres.url });
 
     const alive = <T>(work: Promise<T>) => whileAlive(worker, work);
 
@@ -189,45 +188,6 @@ class RestartablePostgres {
   }
 }
 
-interface SettleProcess {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-  kill(): void;
-}
-
-function startProcess(script: string, extraEnv: NodeJS.ProcessEnv = {}): SettleProcess {
-  const child = spawn(process.execPath, [path.join(build.dir, script)], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started: SettleProcess = {
-    child,
-    output: () => output,
-    exited,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
-  processes.push(started);
-  return started;
-}
-
-/** `npm run worker`; answers once it polls (it has migrated the database by then). */
-async function startWorker(): Promise<SettleProcess> {
-  const worker = startProcess(path.join('workers', 'main.js'));
-  await eventually(
-    'the worker to poll',
-    async () => {
-      if (worker.child.exitCode !== null) throw new Error(`the worker exited at start:\n${worker.output()}`);
-      return worker.output().includes('worker polling');
-    },
-    60_000,
-  );
-  return worker;
-}
-
 /** What work answers, unless the worker process exits first: then a failure with the worker's output. */
 function whileAlive<T>(worker: SettleProcess, work: Promise<T>): Promise<T> {
   return Promise.race([
@@ -238,48 +198,8 @@ function whileAlive<T>(worker: SettleProcess, work: Promise<T>): Promise<T> {
   ]);
 }
 
-interface Api {
-  url: string;
-  authHeaders: { Authorization: string };
-}
-
-/** `npm run api`, and a key it accepts; answers once /readyz says ready. */
-async function startApi(extraEnv: NodeJS.ProcessEnv): Promise<Api> {
-  const { key } = await createApiKey(pool, 'database restart test');
-  const port = await freePort();
-  const api = startProcess(path.join('api', 'main.js'), { ...extraEnv, PORT: String(port) });
-  const url = `http://127.0.0.1:${port}`;
-  await eventually(
-    'the API to answer',
-    async () => {
-      if (api.child.exitCode !== null) throw new Error(`the API exited at start:\n${api.output()}`);
-      return fetch(`${url}/readyz`).then((response) => response.ok, () => false);
-    },
-    60_000,
-  );
-  return { url, authHeaders: { Authorization: `Bearer ${key}` } };
-}
-
-async function createCheckout(api: Api): Promise<{ checkoutId: string }> {
-  const created = await fetch(`${api.url}/v1/checkouts`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
-    body: JSON.stringify({
-      customerId: uniqueId('cus'),
-      currency: 'USD',
-      paymentMethod: 'pm_card_visa',
-      orders: [
-        { sellerId: uniqueId('seller'), amount: 1200 },
-        { sellerId: uniqueId('seller'), amount: 3400 },
-      ],
-    }),
-  });
-  expect(created.status).toBe(202);
-  return (await created.json()) as { checkoutId: string };
-}
-
 /** A checkout created through the API and run to its end by the worker. */
-async function checkout(api: Api): Promise<CheckoutView> {
+async function checkout(api: SettleApiProcess): Promise<CheckoutView> {
   const { checkoutId } = await createCheckout(api);
   return temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
 }

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import net from 'node:net';
@@ -16,6 +15,7 @@ import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
 import type { checkoutWorkflow } from '../workflows/checkout';
 import { buildSettle } from './support/build';
 import { freePort } from './support/ports';
+import { SettleProcesses, type SettleProcess } from './support/processes';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 /**
@@ -351,14 +351,15 @@ describe('a busy database', () => {
 
 describe('worker metrics', () => {
   let temporalServer: DevServer | undefined;
-  let worker: ChildProcess | undefined;
+  let processes: SettleProcesses | undefined;
+  let worker: SettleProcess | undefined;
 
   afterAll(async () => {
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((resolve) => worker!.once('exit', resolve));
-      worker.kill('SIGTERM');
-      await exited;
+    if (worker && worker.child.exitCode === null) {
+      worker.child.kill('SIGTERM');
+      await worker.exited;
     }
+    await processes?.killAll(); // a worker that never came to poll
     await temporalServer?.stop();
   });
 
@@ -368,29 +369,16 @@ describe('worker metrics', () => {
     temporalServer = await startTemporalDevServer({ cliPath: process.env.SETTLE_TEST_TEMPORAL_CLI });
     const metricsAddress = `127.0.0.1:${await freePort()}`;
     const taskQueue = `observe-${randomUUID()}`;
-    let output = '';
-    worker = spawn(process.execPath, [path.join(build.dir, 'workers', 'main.js')], {
-      env: {
-        ...build.env,
-        DATABASE_URL: databaseUrl,
-        TEMPORAL_ADDRESS: temporalServer.address,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-observe-')),
-        WORKER_METRICS_ADDRESS: metricsAddress,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    processes = new SettleProcesses(build, {
+      ...build.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalServer.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-observe-')),
+      WORKER_METRICS_ADDRESS: metricsAddress,
+      LOG_LEVEL: 'warn',
     });
-    worker.stdout!.on('data', (chunk) => (output += chunk));
-    worker.stderr!.on('data', (chunk) => (output += chunk));
-    await eventually(
-      'the worker to poll',
-      async () => {
-        if (worker!.exitCode !== null) throw new Error(`the worker exited at start:\n${output}`);
-        return output.includes('worker polling');
-      },
-      90_000,
-    );
+    worker = await processes.worker({}, 90_000);
 
     // One real checkout through it, so that its task counters move.
     const connection = await Connection.connect({ address: temporalServer.address });

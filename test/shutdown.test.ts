@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,34 +5,31 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { CheckoutView } from '../domain/checkout';
 import { checkoutWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
-import { createApiKey } from '../db/apiKeys';
 import { createPool, type Pool } from '../db/pool';
 import { startTemporalDevServer, type DevServer } from '../dev/temporalServer';
 import { expectBooksAgree } from './support/agreement';
-import { buildSettle, type Build } from './support/build';
+import { buildSettle } from './support/build';
 import { createTestPsp, type TestPsp } from './support/psps';
 import { eventually, uniqueId } from './support/settle';
-import { freePort } from './support/ports';
+import { createCheckout, SettleProcesses } from './support/processes';
 import { migrate } from '../db/migrate';
 
 /**
  * The production processes, as `npm run worker` and `npm run api` start them, against a database and a
  * Temporal server of their own: what a worker does on SIGTERM is seen from outside, as an operator would.
  */
-let build: Build;
 let temporalServer: DevServer;
 let connection: Connection;
 let temporal: Client;
 let pool: Pool;
 let psp: TestPsp;
-let env: NodeJS.ProcessEnv;
-const processes: SettleProcess[] = [];
+let processes: SettleProcesses;
 
 /** Each PSP call takes this long, so a capture is still in flight when the test looks. */
 const PSP_LATENCY_MS = 4_000;
 
 beforeAll(async () => {
-  build = await buildSettle();
+  const build = await buildSettle();
   // A Temporal server of its own: a worker sets up the nightly schedule on the server it joins.
   temporalServer = await startTemporalDevServer({ cliPath: process.env.SETTLE_TEST_TEMPORAL_CLI });
   connection = await Connection.connect({ address: temporalServer.address });
@@ -41,7 +37,7 @@ beforeAll(async () => {
   const databaseUrl = await emptyDatabase();
   pool = createPool(databaseUrl, 2);
   psp = await createTestPsp('simulated', pool, randomUUID());
-  env = {
+  processes = new SettleProcesses(build, {
     ...build.env,
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalServer.address,
@@ -49,12 +45,11 @@ beforeAll(async () => {
     SETTLE_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'settle-shutdown-')),
     SIMULATED_PSP_LATENCY_MS: String(PSP_LATENCY_MS),
     LOG_LEVEL: 'warn',
-  };
+  });
 }, 120_000);
 
 afterAll(async () => {
-  for (const settle of processes) settle.kill();
-  await Promise.all(processes.map((settle) => settle.exited));
+  await processes?.killAll();
   await pool?.end();
   await connection?.close();
   await temporalServer?.stop();
@@ -62,23 +57,9 @@ afterAll(async () => {
 
 describe('a worker process stopped with SIGTERM', () => {
   it('finishes the PSP calls under way before it exits, and the checkout completes with the books agreeing', async () => {
-    const first = await startWorker();
-    const api = await startApi();
-    const created = await fetch(`${api.url}/v1/checkouts`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
-      body: JSON.stringify({
-        customerId: uniqueId('cus'),
-        currency: 'USD',
-        paymentMethod: 'pm_card_visa',
-        orders: [
-          { sellerId: uniqueId('seller'), amount: 1200 },
-          { sellerId: uniqueId('seller'), amount: 3400 },
-        ],
-      }),
-    });
-    expect(created.status).toBe(202);
-    const { checkoutId } = (await created.json()) as { checkoutId: string };
+    const first = await processes.worker();
+    const api = await processes.api(pool);
+    const { checkoutId } = await createCheckout(api);
     const orderIds = ((await (await fetch(`${api.url}/v1/checkouts/${checkoutId}`, { headers: api.authHeaders })).json()) as CheckoutView).orders.map((order) => order.orderId);
 
     // Both captures are at the PSP (each call takes seconds): now the worker is told to stop.
@@ -98,7 +79,7 @@ describe('a worker process stopped with SIGTERM', () => {
     expect(afterStop.map((order) => order.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
 
     // Another worker takes over the rest: finishing the orders' workflows and the checkout.
-    await startWorker();
+    await processes.worker();
     const result: CheckoutView = await temporal.workflow.getHandle(checkoutWorkflowId(checkoutId)).result();
     expect(result.status).toBe('SUCCEEDED');
     for (const order of result.orders) {
@@ -111,14 +92,8 @@ describe('a worker process stopped with SIGTERM', () => {
 describe('an API process stopped with SIGTERM', () => {
   it('answers the request under way before it exits, and takes no new ones', async () => {
     await migrate(pool); // the workers apply migrations, and none runs yet
-    const api = await startApi();
-    const created = await fetch(`${api.url}/v1/checkouts`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uniqueId('key'), ...api.authHeaders },
-      body: JSON.stringify({ customerId: uniqueId('cus'), currency: 'USD', paymentMethod: 'pm_card_visa', capture: 'manual', orders: [{ sellerId: uniqueId('seller'), amount: 500 }] }),
-    });
-    expect(created.status).toBe(202);
-    const { checkoutId } = (await created.json()) as { checkoutId: string };
+    const api = await processes.api(pool);
+    const { checkoutId } = await createCheckout(api, { capture: 'manual', orders: [{ sellerId: uniqueId('seller'), amount: 500 }] });
     // No worker runs yet: the cancel (a workflow update) waits on the API until one does.
     const cancel = fetch(`${api.url}/v1/checkouts/${checkoutId}/cancel`, {
       method: 'POST',
@@ -139,7 +114,7 @@ describe('an API process stopped with SIGTERM', () => {
       ),
     );
 
-    await startWorker();
+    await processes.worker();
     const answer = await cancel;
     expect(answer.status).toBe(202);
     expect(await answer.json()).toMatchObject({ checkoutId, cancelRequested: true });
@@ -148,65 +123,6 @@ describe('an API process stopped with SIGTERM', () => {
     expect(result).toMatchObject({ status: 'CANCELED', failureReason: 'Canceled: asked while the API stops' });
   }, 180_000);
 });
-
-interface SettleProcess {
-  child: ChildProcess;
-  /** The worker identity Temporal records: the SDK's default, pid@host. */
-  identity: string;
-  output(): string;
-  exited: Promise<number | null>;
-  kill(): void;
-}
-
-function startProcess(script: string, extraEnv: NodeJS.ProcessEnv = {}): SettleProcess {
-  const child = spawn(process.execPath, [path.join(build.dir, script)], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started: SettleProcess = {
-    child,
-    identity: `${child.pid}@${os.hostname()}`,
-    output: () => output,
-    exited,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
-  processes.push(started);
-  return started;
-}
-
-/** `npm run worker`, with the slow simulated PSP; answers once it polls. */
-async function startWorker(): Promise<SettleProcess> {
-  const worker = startProcess(path.join('workers', 'main.js'));
-  await eventually(
-    'the worker to poll',
-    async () => {
-      if (worker.child.exitCode !== null) throw new Error(`the worker exited at start:\n${worker.output()}`);
-      return worker.output().includes('worker polling');
-    },
-    60_000,
-  );
-  return worker;
-}
-
-/** `npm run api` on a migrated database, and a key it accepts; answers once /readyz says ready. */
-async function startApi(): Promise<SettleProcess & { url: string; authHeaders: { Authorization: string } }> {
-  const { key } = await createApiKey(pool, 'shutdown test');
-  const port = await freePort();
-  const api = startProcess(path.join('api', 'main.js'), { PORT: String(port) });
-  const url = `http://127.0.0.1:${port}`;
-  await eventually(
-    'the API to answer',
-    async () => {
-      if (api.child.exitCode !== null) throw new Error(`the API exited at start:\n${api.output()}`);
-      return fetch(`${url}/readyz`).then((response) => response.ok, () => false);
-    },
-    60_000,
-  );
-  return { ...api, url, authHeaders: { Authorization: `Bearer ${key}` } };
-}
 
 /** temporal.api.enums.v1.PendingActivityState: a worker has taken the attempt and not yet answered. */
 const PENDING_ACTIVITY_STATE_STARTED = 2;
