@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import { pspIdempotencyKey } from '../psp/types';
-import { expectBooksAgree } from './support/agreement';
 import { activityScheduled } from './support/history';
 import { checkInvariants, formatViolations } from './support/invariants';
-import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { expectMendedAndRefunded, refuseCaptureBooking, waitingForCapture } from './support/refusedBooking';
+import { eventually, startSettle, type TestSettle } from './support/settle';
 
 /**
  * A release that finds a late capture the database refuses to book fails as CaptureNotBookedError, having
@@ -21,50 +20,10 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => settle?.stop());
 
-/** Makes the database refuse, for good, every move of one order to SUCCEEDED; answers how to mend it. */
-async function refuseCaptureBooking(orderId: string): Promise<() => Promise<void>> {
-  const fn = `refuse_${randomBytes(4).toString('hex')}`;
-  await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    IF NEW.id = '${orderId}' AND NEW.status = 'SUCCEEDED' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
-  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON payment_orders FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
-  let dropped = false;
-  return async () => {
-    if (dropped) return;
-    dropped = true;
-    await settle.pool.query(`DROP TRIGGER ${fn} ON payment_orders`);
-    await settle.pool.query(`DROP FUNCTION ${fn}()`);
-  };
-}
-
-/** A manual-capture checkout of one order waiting for its capture; its order's id and PSP reference. */
-async function waitingForCapture(amount: number): Promise<{ checkoutId: string; orderId: string; pspReference: string }> {
-  const card = await settle.psp.paymentMethod('visa');
-  const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: card, orders: [{ sellerId: uniqueId('seller'), amount }] });
-  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
-  const { orderId, pspReference } = (await settle.checkout(checkoutId)).orders[0]!;
-  return { checkoutId, orderId, pspReference: pspReference! };
-}
-
-/** Once the database takes the booking, a retry books the capture and gives it back; everything agrees. */
-async function expectMendedAndRefunded(checkoutId: string, orderId: string, amount: number, mend: () => Promise<void>): Promise<void> {
-  await mend();
-  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-  await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
-  const mended = await settle.checkout(checkoutId);
-  expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
-    status: 'CANCELED',
-    order: 'REFUNDED',
-    refunded: amount,
-  });
-  expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount, amountRefunded: amount })]);
-  await expectBooksAgree(settle.pool, settle.psp, mended);
-  expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
-}
-
 describe('adversary5: the callers of a release that finds a capture the database refuses to book', () => {
   it('an order whose workflow was terminated, captured at the PSP meanwhile: its checkout still ends, the captured money named', async () => {
-    const { checkoutId, orderId, pspReference } = await waitingForCapture(3100);
-    const mend = await refuseCaptureBooking(orderId);
+    const { checkoutId, orderId, pspReference } = await waitingForCapture(settle, 3100);
+    const mend = await refuseCaptureBooking(settle, orderId);
     try {
       // The capture reaches the PSP on its own (its dashboard), and an operator ends the order's workflow: the
       // checkout settles the order itself, and its release finds the capture the books refuse.
@@ -82,15 +41,15 @@ describe('adversary5: the callers of a release that finds a capture the database
       }).toEqual({ status: 'CANCELED', order: 'AUTHORIZED', orderFailure: 'capture_not_booked', attention: 'capture_not_booked', held: 3100 });
       expect(result.attention?.message).toContain('captured by the PSP, not booked');
 
-      await expectMendedAndRefunded(checkoutId, orderId, 3100, mend);
+      await expectMendedAndRefunded(settle, checkoutId, orderId, 3100, mend);
     } finally {
       await mend();
     }
   }, 240_000);
 
   it('a compensation retried while the database still refuses the capture: it keeps retrying, and gives the money back once it can', async () => {
-    const { checkoutId, orderId, pspReference } = await waitingForCapture(2700);
-    const mend = await refuseCaptureBooking(orderId);
+    const { checkoutId, orderId, pspReference } = await waitingForCapture(settle, 2700);
+    const mend = await refuseCaptureBooking(settle, orderId);
     try {
       await settle.psp.psp.capture({ pspReference, amount: 2700, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
       expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
@@ -121,14 +80,14 @@ describe('adversary5: the callers of a release that finds a capture the database
         held: 2700,
       });
 
-      await expectMendedAndRefunded(checkoutId, orderId, 2700, mend);
+      await expectMendedAndRefunded(settle, checkoutId, orderId, 2700, mend);
     } finally {
       await mend();
     }
   }, 240_000);
 
   it('a cancel whose release finds the capture landed after all (the books take it): the capture is given back with the cancel, not left an hour as "refused"', async () => {
-    const { checkoutId, orderId, pspReference } = await waitingForCapture(1900);
+    const { checkoutId, orderId, pspReference } = await waitingForCapture(settle, 1900);
     await settle.psp.psp.capture({ pspReference, amount: 1900, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
     expect((await settle.post(`/v1/checkouts/${checkoutId}/cancel`, { reason: 'changed my mind' })).status).toBe(202);
     const result = await settle.checkoutResult(checkoutId);

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import { expectBooksAgree } from './agreement';
+import { checkInvariants, formatViolations } from './invariants';
+import { eventually, uniqueId, type TestSettle } from './settle';
+
+/**
+ * A capture the PSP made that the database refuses, for good, to book: how a test sets it up, and what it
+ * expects once the database takes the write again.
+ */
+
+/** Makes the database refuse, for good, every move of one order to SUCCEEDED; answers how to mend it. */
+export async function refuseCaptureBooking(settle: TestSettle, orderId: string): Promise<() => Promise<void>> {
+  const fn = `refuse_${randomBytes(4).toString('hex')}`;
+  await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    IF NEW.id = '${orderId}' AND NEW.status = 'SUCCEEDED' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON payment_orders FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+  let dropped = false;
+  return async () => {
+    if (dropped) return;
+    dropped = true;
+    await settle.pool.query(`DROP TRIGGER ${fn} ON payment_orders`);
+    await settle.pool.query(`DROP FUNCTION ${fn}()`);
+  };
+}
+
+/** A manual-capture checkout of one order waiting for its capture; its order's id and PSP reference. */
+export async function waitingForCapture(settle: TestSettle, amount: number): Promise<{ checkoutId: string; orderId: string; pspReference: string }> {
+  const card = await settle.psp.paymentMethod('visa');
+  const checkoutId = await settle.createCheckout({ capture: 'manual', paymentMethod: card, orders: [{ sellerId: uniqueId('seller'), amount }] });
+  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+  const { orderId, pspReference } = (await settle.checkout(checkoutId)).orders[0]!;
+  return { checkoutId, orderId, pspReference: pspReference! };
+}
+
+/**
+ * Mends the database; a retry of the canceled checkout's compensation then books the capture the PSP made
+ * and gives it back: the order refunded, the books, the PSP and the invariants agreeing.
+ */
+export async function expectMendedAndRefunded(settle: TestSettle, checkoutId: string, orderId: string, amount: number, mend: () => Promise<void>): Promise<void> {
+  await mend();
+  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
+  await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
+  const mended = await settle.checkout(checkoutId);
+  expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
+    status: 'CANCELED',
+    order: 'REFUNDED',
+    refunded: amount,
+  });
+  expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount, amountRefunded: amount })]);
+  await expectBooksAgree(settle.pool, settle.psp, mended);
+  expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+}
