@@ -6,7 +6,7 @@ import { createApp } from '../api/app';
 import { loadConfig } from '../config';
 import { checkoutWorkflowId } from '../domain/ids';
 import { refundWorkflowId } from '../domain/refund';
-import { eventually, startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
+import { eventually, parseBody, readAnswer, startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
 
 let settle: TestSettle;
 beforeAll(async () => {
@@ -25,13 +25,7 @@ function rawPost(path: string, options: { headers?: Record<string, string>; body
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: keep the text, the assertion will show it
-        }
+        const body = parseBody(Buffer.concat(chunks).toString('utf8'));
         resolve({ status: response.statusCode!, headers: new Headers(response.headers as Record<string, string>), body });
       });
     });
@@ -267,14 +261,7 @@ async function countingApi(idempotencyKeyTtlHours?: number): Promise<CountingApi
         headers: { 'Content-Type': 'application/json', ...settle.authHeaders, ...headers },
         body: JSON.stringify(body),
       });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // keep the text
-      }
-      return { status: response.status, headers: response.headers, body: parsed };
+      return readAnswer(response);
     },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };

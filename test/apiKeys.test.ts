@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../config';
 import { API_KEY_PATTERN, createApiKey, revokeApiKey } from '../db/apiKeys';
 import { startApiKey } from '../dev/apiKey';
 import { buildSettle, type Build } from './support/build';
-import { startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
+import { readAnswer, startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
 
 /**
  * Every route but health, readiness and the Stripe webhook asks for a live API key, against the real API on
@@ -38,14 +38,7 @@ async function send(method: 'GET' | 'POST', urlPath: string, headers: Record<str
     headers: body === undefined ? headers : { 'Content-Type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON: the assertion shows the text
-  }
-  return { status: response.status, headers: response.headers, body: parsed };
+  return readAnswer(response);
 }
 
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });

@@ -16,7 +16,7 @@ import type { checkoutWorkflow } from '../workflows/checkout';
 import { buildSettle } from './support/build';
 import { freePort } from './support/ports';
 import { SettleProcesses, type SettleProcess } from './support/processes';
-import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { eventually, readAnswer, startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
 
 /**
  * What an operator sees of Settle from outside: a Request-Id on every answer and log line, access lines naming
@@ -54,16 +54,8 @@ const GENERATED_ID = /^req_[0-9a-f]{24}$/;
 
 type Init = Omit<RequestInit, 'headers'> & { headers?: Record<string, string> };
 
-async function call(baseUrl: string, url: string, init: Init = {}): Promise<{ status: number; headers: Headers; body: any }> {
-  const response = await fetch(baseUrl + url, init);
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON (metrics): keep the text
-  }
-  return { status: response.status, headers: response.headers, body };
+async function call(baseUrl: string, url: string, init: Init = {}): Promise<TestResponse> {
+  return readAnswer(await fetch(baseUrl + url, init));
 }
 
 const withKey = (headers: Record<string, string> = {}) => ({ ...settle.authHeaders, ...headers });

@@ -121,15 +121,7 @@ export async function startSettle(
   const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
   const request = async (path: string, init: RequestInit): Promise<TestResponse> => {
-    const response = await fetch(baseUrl + path, { ...init, headers: { ...authHeaders, ...(init.headers as Record<string, string>) } });
-    const text = await response.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text, the assertion will show it
-    }
-    const answer = { status: response.status, headers: response.headers, body };
+    const answer = await readAnswer(await fetch(baseUrl + path, { ...init, headers: { ...authHeaders, ...(init.headers as Record<string, string>) } }));
     // Every answer a test reads is also held against the OpenAPI document the API serves.
     if (path !== '/openapi.json') (checker ??= new DocumentChecker((await request('/openapi.json', { method: 'GET' })).body)).check(init.method ?? 'GET', path, answer);
     return answer;
@@ -175,6 +167,20 @@ export async function startSettle(
       await pool.end();
     },
   };
+}
+
+/** An answer as a test reads it: its status, its headers, and its body as JSON when it parses. */
+export async function readAnswer(response: Response): Promise<TestResponse> {
+  return { status: response.status, headers: response.headers, body: parseBody(await response.text()) };
+}
+
+/** A body's JSON when it parses; its text otherwise (metrics, HTML, a broken answer), which the assertion then shows. */
+export function parseBody(text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Ids unique to one test, so tests share the database without seeing each other's rows. */
