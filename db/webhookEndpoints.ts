@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { WEBHOOK_DELIVERY_ID_PREFIX, WITHOUT_CHECKOUT_GROUP } from '../domain/webhookEndpoint';
-import { encodeCursor } from './events';
+import { encodeCursor, type EventRecord } from './events';
 import type { Queryable } from './pool';
 
 export type WebhookEndpointStatus = 'enabled' | 'disabled';
@@ -228,16 +228,8 @@ export interface DeliveryToSend {
   id: string;
   status: WebhookDeliveryStatus;
   endpoint: { id: string; url: string; secret: string; status: WebhookEndpointStatus };
-  event: {
-    id: string;
-    type: string;
-    checkoutId: string | null;
-    paymentOrderId: string | null;
-    refundId: string | null;
-    reconciliationId: string | null;
-    createdAt: Date;
-    data: Record<string, unknown>;
-  };
+  /** The event as the feed has it, but for createdAt as the row's timestamp: the body gives it in seconds too. */
+  event: Omit<EventRecord, 'createdAt'> & { createdAt: Date };
 }
 
 export async function findDeliveryToSend(db: Queryable, deliveryId: string): Promise<DeliveryToSend | undefined> {
