@@ -30,12 +30,30 @@ async function readFeed(after?: string, limit = 50): Promise<{ events: FeedEvent
   }
 }
 
+/**
+ * Reads from a cursor until the feed shows what the test waits for. The feed holds back every event younger
+ * than a transaction still running anywhere in the PostgreSQL cluster (other test files write beside this
+ * one), so a feed reader polls; one read straight after a checkout ended may come too early.
+ */
+async function readFeedUntil(after: string, shows: (events: FeedEvent[]) => boolean, limit = 50): Promise<{ events: FeedEvent[]; cursor: string }> {
+  let read = await readFeed(after, limit);
+  const deadline = Date.now() + 30_000;
+  while (!shows(read.events)) {
+    if (Date.now() > deadline) return read; // the assertions that follow say what is missing
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    read = await readFeed(after, limit);
+  }
+  return read;
+}
+
+const has = (checkoutId: string, type: string) => (events: FeedEvent[]) => events.some((e) => e.checkoutId === checkoutId && e.type === type);
+
 describe('the event feed', () => {
   it("records every state change of a checkout and its orders, in order", async () => {
     const { cursor } = await readFeed();
     const checkoutId = await settle.createCheckout({ orders: [{ sellerId: uniqueId('s'), amount: 100 }, { sellerId: uniqueId('s'), amount: 200 }] });
     await settle.checkoutResult(checkoutId);
-    const types = (await readFeed(cursor, 3)).events.filter((e) => e.checkoutId === checkoutId).map((e) => e.type);
+    const types = (await readFeedUntil(cursor, has(checkoutId, 'checkout.succeeded'), 3)).events.filter((e) => e.checkoutId === checkoutId).map((e) => e.type);
     expect(types[0]).toBe('checkout.created');
     expect(types.filter((t) => t === 'payment_order.authorized')).toHaveLength(2);
     expect(types.filter((t) => t === 'payment_order.succeeded')).toHaveLength(2);
@@ -48,7 +66,7 @@ describe('the event feed', () => {
     const { cursor } = await readFeed();
     const checkoutId = await settle.createCheckout({ paymentMethod: 'pm_card_chargeCustomerFail', orders: [{ sellerId: uniqueId('s'), amount: 100 }] });
     await settle.checkoutResult(checkoutId);
-    const whole = (await readFeed(cursor, 500)).events;
+    const whole = (await readFeedUntil(cursor, has(checkoutId, 'checkout.failed'), 500)).events;
     const paged = (await readFeed(cursor, 1)).events;
     expect(paged.map((e) => e.id)).toEqual(whole.map((e) => e.id));
     expect(new Set(paged.map((e) => e.id)).size).toBe(paged.length);
@@ -72,7 +90,7 @@ describe('the event feed', () => {
       expect(early.events.map((e) => e.checkoutId)).not.toContain(checkoutB);
 
       await slow.query('COMMIT');
-      const late = (await readFeed(early.cursor)).events.map((e) => e.checkoutId);
+      const late = (await readFeedUntil(early.cursor, has(checkoutA, 'test.event'))).events.map((e) => e.checkoutId);
       expect(late.indexOf(checkoutA)).toBeGreaterThanOrEqual(0);
       expect(late.indexOf(checkoutB)).toBeGreaterThan(late.indexOf(checkoutA));
     } finally {
