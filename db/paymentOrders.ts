@@ -14,19 +14,26 @@ export interface PaymentOrderChange {
   fee?: number;
 }
 
-export function transitionPaymentOrder(
+export async function transitionPaymentOrder(
   db: Queryable,
   paymentOrderId: string,
   to: PaymentOrderStatus,
   change: PaymentOrderChange = {},
 ): Promise<boolean> {
-  const set: Record<string, string | number> = {};
+  const set: Record<string, string | number | null> = {};
   if (change.fee !== undefined) set.fee_amount = change.fee;
   if (change.pspReference) set.psp_reference = change.pspReference;
   if (change.failure) {
     set.failure_code = change.failure.code;
     set.failure_message = change.failure.message;
     set.failure_reason = failureReason(change.failure.code);
+  }
+  if (to === 'SUCCEEDED' && !change.failure && (await bookingOnceRefused(db, paymentOrderId))) {
+    // The capture the books refused is booked now: the order succeeded, and that refusal is no longer why
+    // anything is wrong with it. Cleared in the booking's own UPDATE, so its event carries the order as it is.
+    set.failure_code = null;
+    set.failure_message = null;
+    set.failure_reason = null;
   }
   return transition(db, {
     entity: 'payment_order',
@@ -35,6 +42,18 @@ export function transitionPaymentOrder(
     set,
     add: change.refunded ? { refunded_amount: change.refunded } : {},
   });
+}
+
+/**
+ * Whether the order is AUTHORIZED with `capture_not_booked`: a capture the PSP made that the books refused.
+ * Its row is locked, so within the booking's transaction the answer holds for the booking's UPDATE.
+ */
+async function bookingOnceRefused(db: Queryable, paymentOrderId: string): Promise<boolean> {
+  const { rows } = await db.query<{ refused: boolean }>(
+    `SELECT status = 'AUTHORIZED' AND failure_code = 'capture_not_booked' AS refused FROM payment_orders WHERE id = $1 FOR UPDATE`,
+    [paymentOrderId],
+  );
+  return rows[0]?.refused === true;
 }
 
 /** Marks every order of a checkout that never reached the PSP as canceled. */

@@ -1,6 +1,7 @@
 import { paymentOrderWorkflowId } from '../domain/ids';
 import type { PaymentOrderView } from '../domain/checkout';
 import { pspIdempotencyKey } from '../psp/types';
+import { expectBooksAgree } from './support/agreement';
 import { expectMendedAndRefunded, refuseCaptureBooking, waitingForCapture } from './support/refusedBooking';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
@@ -76,6 +77,57 @@ describe('adversary4: a release finds a late capture whose booking the database 
       await settle.psp.psp.capture({ pspReference: hold.pspReference, amount: 1800, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
       expect((await settle.checkout(checkoutId)).orders[0]!.status).toBe('PENDING');
       await expectCaptureNotBookedThenRefunded(checkoutId, orderId, 1800, mend);
+    } finally {
+      await mend();
+    }
+  }, 180_000);
+
+  it('a partly successful checkout keeps the order once booked: a successful order, its refused booking no longer its failure', async () => {
+    const visa = await settle.psp.paymentMethod('visa');
+    const checkoutId = await settle.createCheckout({
+      capture: 'manual',
+      allowPartial: true,
+      paymentMethod: visa,
+      orders: [
+        { sellerId: uniqueId('seller'), amount: 1200 },
+        { sellerId: uniqueId('seller'), amount: 3400 },
+      ],
+    });
+    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+    const orderId = (await settle.checkout(checkoutId)).orders[1]!.orderId;
+    const mend = await refuseCaptureBooking(settle, orderId);
+    try {
+      expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
+      const result = await settle.checkoutResult(checkoutId);
+      expect({ status: result.status, orders: result.orders.map((order) => [order.status, order.failureCode]), attention: result.attention?.code }).toEqual({
+        status: 'PARTIALLY_SUCCEEDED',
+        orders: [
+          ['SUCCEEDED', null],
+          ['AUTHORIZED', 'capture_not_booked'],
+        ],
+        attention: 'capture_not_booked',
+      });
+
+      // Mended, the compensation's retry books the capture; a partly successful checkout keeps it.
+      await mend();
+      expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
+      await eventually('the compensation to book the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
+      const order = (await settle.get(`/v1/payment-orders/${orderId}`)).body;
+      expect({ status: order.status, failureCode: order.failureCode, failureMessage: order.failureMessage, failureReason: order.failureReason }).toEqual({
+        status: 'SUCCEEDED',
+        failureCode: null,
+        failureMessage: null,
+        failureReason: null,
+      });
+      // The booking's event carries the order as it now is.
+      const { rows } = await settle.pool.query<{ data: { status: string; failure_code: string | null } }>(
+        `SELECT data FROM events WHERE payment_order_id = $1 AND type = 'payment_order.succeeded'`,
+        [orderId],
+      );
+      expect(rows.map((row) => [row.data.status, row.data.failure_code])).toEqual([['SUCCEEDED', null]]);
+      const mended = await settle.checkout(checkoutId);
+      expect(mended.status).toBe('PARTIALLY_SUCCEEDED');
+      await expectBooksAgree(settle.pool, settle.psp, mended);
     } finally {
       await mend();
     }
