@@ -22,6 +22,10 @@ export interface SettleWorkerOptions {
   webhooks?: { allowPrivateNetworks: boolean };
 }
 
+/** How long a stopping worker lets its attempts finish, and how much longer it waits before it gives them up. */
+const SHUTDOWN_GRACE_MS = 30_000;
+const SHUTDOWN_FORCE_MARGIN_MS = 10_000;
+
 export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -42,7 +46,10 @@ export function createSettleWorker(options: SettleWorkerOptions): Promise<Worker
     maxConcurrentWorkflowTaskExecutions: options.tuning.maxConcurrentWorkflowTasks,
     // On shutdown (SIGTERM) the attempts under way finish instead of being abandoned to a retry elsewhere. An
     // attempt cannot outlast its start-to-close timeout (30 s), so neither does the wait.
-    shutdownGraceTime: '30s',
+    shutdownGraceTime: SHUTDOWN_GRACE_MS,
+    // An attempt that ignores the cancellation sent at the end of the grace (a query waiting on a lock) would
+    // keep the worker from ever stopping: past this, run() fails and the process exits; Temporal retries it.
+    shutdownForceTime: SHUTDOWN_GRACE_MS + SHUTDOWN_FORCE_MARGIN_MS,
   });
 }
 
