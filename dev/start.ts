@@ -19,6 +19,7 @@ import { resolveTemporalCli, TEMPORAL_CLI_MISSING } from './temporalCli';
 import { DURABLE_SQLITE_PRAGMAS, startTemporalDevServer } from './temporalServer';
 import { listen } from '../api/listen';
 import { connectTemporal } from '../temporalConnection';
+import { withinMs } from '../workers/deadline';
 
 /**
  * `npm start`: Settle on one machine with nothing else installed. Brings up PostgreSQL (embedded, unless
@@ -161,16 +162,6 @@ async function main(): Promise<void> {
 /** Longer than the worker's shutdown grace time (30 s), in which running activities finish. */
 const WORKER_STOP_MS = 45_000;
 const STOP_EACH_MS = 20_000;
-
-/** The promise's end, or 'timed out' after the time given. */
-async function withinMs<T>(ms: number, promise: Promise<T>): Promise<T | 'timed out'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 main().then(
   () => process.exit(0),

@@ -5,12 +5,16 @@ import { connectTemporal } from '../temporalConnection';
 import { prepareNamespace } from './namespace';
 import { installWorkerRuntime } from './telemetry';
 import { createConfiguredWorker } from './worker';
+import { withinMs } from './deadline';
 
 /**
  * `npm run worker`: one worker process of many, against a shared PostgreSQL (DATABASE_URL) and Temporal
  * (TEMPORAL_ADDRESS). Applies migrations (processes starting together take turns), makes sure the nightly
  * schedule exists, and polls until SIGINT/SIGTERM, letting running activities finish.
  */
+/** How long each connection may take to close once the worker has stopped. */
+const CLOSE_MS = 10_000;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireSharedServices(config, 'a worker');
@@ -26,8 +30,10 @@ async function main(): Promise<void> {
     if (config.workerMetricsAddress) console.log(`[settle] worker metrics for Prometheus at http://${config.workerMetricsAddress}/metrics`);
     await worker.run();
   } finally {
-    await temporal.close();
-    await pool.end();
+    // An activity that ignored cancellation past the worker's force time may still hold a pool connection, and
+    // pool.end() waits for every one: the waits are bounded, and the database drops what is left at exit.
+    await withinMs(CLOSE_MS, temporal.close());
+    await withinMs(CLOSE_MS, pool.end());
   }
 }
 
