@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { isDatabaseBusy } from '../db/pool';
 import { NOT_CANCELABLE, NOT_CAPTURABLE } from '../workflows/definitions';
+import { withoutKeySecrets } from './observability';
 
 /** An answer to a request that cannot be served: HTTP status, a machine-readable code, a human message. */
 export class ApiError extends Error {
@@ -123,11 +124,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const log = req.log ?? logger;
     const apiError = toApiError(error);
     if (!apiError) {
-      log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+      log.error({ err: error, method: req.method, path: withoutKeySecrets(req.path) }, 'unhandled error');
       res.status(500).json({ error: { code: 'internal_error', message: 'internal error', details: [] } });
       return;
     }
-    if (apiError.status >= 500) log.warn({ err: error, path: req.path }, apiError.message);
+    if (apiError.status >= 500) log.warn({ err: error, path: withoutKeySecrets(req.path) }, apiError.message);
     // Every 5xx Settle answers by design is a dependency that is down or busy: worth a retry, not at once.
     if (apiError.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     res.status(apiError.status).json({ error: { code: apiError.code, message: apiError.message, details: apiError.details } });

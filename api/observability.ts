@@ -24,7 +24,7 @@ const UNMATCHED = 'unmatched';
  */
 const API_KEY_SECRET = /(sk_[0-9a-f]{16}_)[0-9a-f]+/gi;
 
-function withoutKeySecrets<T>(value: T): T {
+export function withoutKeySecrets<T>(value: T): T {
   if (typeof value === 'string') return value.replace(API_KEY_SECRET, '$1[redacted]') as T;
   if (Array.isArray(value)) return value.map(withoutKeySecrets) as T;
   return value;

@@ -200,6 +200,21 @@ describe('keys and secrets where they should not be', () => {
     expect(logged).not.toContain(secretOf(key));
   });
 
+  it('a key put in the path is not written to the log of a request that fails with a 5xx either', async () => {
+    let failing = '';
+    const settle = await startSettle({
+      logger: pino({ level: 'trace' }, new Writable({ write: (chunk, _encoding, done) => ((failing += String(chunk)), done()) })),
+    });
+    const { key } = await createApiKey(strict.pool, 'careless');
+    // Its database gone, every request this Settle serves fails (the key check first): a 5xx, logged with its path.
+    await settle.pool.end();
+    const answer = await fetch(`${settle.baseUrl}/v1/reconciliations/${key}`, { headers: settle.authHeaders });
+    expect(answer.status).toBeGreaterThanOrEqual(500);
+    await settle.stop().catch(() => undefined);
+    expect(failing).toContain('/v1/reconciliations/');
+    expect(failing).not.toContain(secretOf(key));
+  });
+
   it('a webhook secret is answered once: never in the endpoint, its listing, its disabling, its delivery log, the document or the log', async () => {
     const created = await dev.post('/v1/webhook-endpoints', { url: 'http://127.0.0.1:1/hooks', events: ['*'] });
     expect(created.status).toBe(201);
