@@ -228,7 +228,7 @@ export function metricsRoute(api: RouteRegistry, metrics: ApiMetrics): void {
       'Text exposition format 0.0.4. The settle_ totals are read from the database at each scrape and are the same on every API process of a deployment: aggregate them with max, not sum.',
     responses: {
       // Not JSON: the body is Prometheus's text format (Content-Type text/plain; version=0.0.4).
-      200: { description: 'The metrics in Prometheus text exposition format (text/plain; version=0.0.4)' },
+      200: { description: 'The metrics in Prometheus text exposition format (text/plain; version=0.0.4)', contentType: 'text/plain' },
     },
     handler: async (_input, _req, res) => {
       res.setHeader('Content-Type', metrics.contentType);

@@ -124,6 +124,7 @@ export function openApiDocument(routes: readonly DeclaredRoute[], info: OpenApiI
         description: response.description,
         headers: responseHeaders(response.headers ?? {}, schemas),
         ...(response.schema ? { content: { 'application/json': { schema: schemas.convert(response.schema, 'output') } } } : {}),
+        ...(response.contentType ? { content: { [response.contentType]: { schema: { type: 'string' } } } } : {}),
       };
     }
     for (const status of errorStatuses(route)) {

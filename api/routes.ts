@@ -19,6 +19,8 @@ export interface ResponseSpec {
   description: string;
   /** The JSON body; none for an answer without one. */
   schema?: z.ZodType;
+  /** An answer that is not JSON (Prometheus text, say): its media type; its body is then text. */
+  contentType?: string;
   headers?: Record<string, HeaderSpec>;
 }
 
