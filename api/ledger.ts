@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { listLedgerEntries, UNKNOWN_CURSOR } from '../db/listings';
+import { listLedgerEntries, type LedgerEntries } from '../db/listings';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { invalidCursor, limitQuery, startingAfterQuery } from './listings';
+import { limitQuery, listAnswer, startingAfterQuery } from './listings';
 import type { RouteRegistry } from './routes';
 
 const ledgerAccountSchema = z
@@ -55,14 +55,9 @@ export function ledgerRoutes(ctx: ApiContext, api: RouteRegistry): void {
     handler: async ({ params, query }, _req, res) => {
       const listed = await listLedgerEntries(ctx.pool, params.id, { limit: query.limit, startingAfter: query.starting_after });
       if (listed === undefined) throw ApiError.notFound('ledger account', params.id);
-      if (listed === UNKNOWN_CURSOR) throw invalidCursor(query.starting_after ?? '', 'entry of this account');
-      res.json({
-        object: 'list',
-        account: listed.account,
-        data: listed.data,
-        has_more: listed.hasMore,
-        url: `/v1/ledger/accounts/${encodeURIComponent(params.id)}/entries`,
-      });
+      const url = `/v1/ledger/accounts/${encodeURIComponent(params.id)}/entries`;
+      const page = listAnswer(listed, url, query.starting_after, 'entry of this account'); // throws unless a page
+      res.json({ ...page, account: (listed as LedgerEntries).account });
     },
   });
 }

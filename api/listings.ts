@@ -127,7 +127,8 @@ export function invalidCursor(startingAfter: string, what: string): ApiError {
 }
 
 /** The list answer, or 400 when the cursor named no item of the list. */
-function listAnswer<T>(listed: Listed<T>, url: string, startingAfter: string | undefined, what: string) {
+/** A list as Stripe answers it; a starting_after that names no item of it is a 400. */
+export function listAnswer<T>(listed: Listed<T>, url: string, startingAfter: string | undefined, what: string) {
   if (listed === UNKNOWN_CURSOR) throw invalidCursor(startingAfter ?? '', what);
   return { object: 'list' as const, data: listed.data, has_more: listed.hasMore, url };
 }

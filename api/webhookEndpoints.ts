@@ -3,7 +3,6 @@ import { z } from 'zod';
 import type { WebhookSettings } from '../config';
 import {
   DEFAULT_WEBHOOK_DELIVERY_POLICY,
-  isWebhookDeliveryId,
   isWebhookEndpointId,
   WEBHOOK_ENDPOINT_ID_PREFIX,
   webhookEndpointWorkflowId,
@@ -19,14 +18,13 @@ import {
   insertWebhookEndpoint,
   listWebhookDeliveries,
   listWebhookEndpoints,
-  UNKNOWN_CURSOR,
   type WebhookDeliveryView,
   type WebhookEndpointView,
 } from '../db/webhookEndpoints';
 import type { webhookEndpointWorkflow } from '../workflows/webhookEndpoint';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
-import { invalidCursor, limitQuery, listSchema, startingAfterQuery } from './listings';
+import { limitQuery, listAnswer, listSchema, startingAfterQuery } from './listings';
 import { newId } from './requests';
 import type { RouteRegistry } from './routes';
 
@@ -178,8 +176,7 @@ export function webhookEndpointRoutes(ctx: ApiContext, api: RouteRegistry): void
     errors: [400],
     handler: async ({ query }, _req, res) => {
       const listed = await listWebhookEndpoints(ctx.pool, { limit: query.limit, startingAfter: query.starting_after });
-      if (listed === UNKNOWN_CURSOR) throw invalidCursor(query.starting_after ?? '', 'webhook endpoint');
-      res.json({ object: 'list', data: listed.data, has_more: listed.hasMore, url: '/v1/webhook-endpoints' });
+      res.json(listAnswer(listed, '/v1/webhook-endpoints', query.starting_after, 'webhook endpoint'));
     },
   });
 
@@ -229,13 +226,8 @@ export function webhookEndpointRoutes(ctx: ApiContext, api: RouteRegistry): void
     errors: [400],
     handler: async ({ params, query }, _req, res) => {
       const endpoint = await existing(params.id);
-      const startingAfter = query.starting_after;
-      const listed =
-        startingAfter !== undefined && !isWebhookDeliveryId(startingAfter)
-          ? UNKNOWN_CURSOR
-          : await listWebhookDeliveries(ctx.pool, endpoint.id, { limit: query.limit, startingAfter });
-      if (listed === UNKNOWN_CURSOR) throw invalidCursor(startingAfter ?? '', 'delivery of this endpoint');
-      res.json({ object: 'list', data: listed.data, has_more: listed.hasMore, url: `/v1/webhook-endpoints/${endpoint.id}/deliveries` });
+      const listed = await listWebhookDeliveries(ctx.pool, endpoint.id, { limit: query.limit, startingAfter: query.starting_after });
+      res.json(listAnswer(listed, `/v1/webhook-endpoints/${endpoint.id}/deliveries`, query.starting_after, 'delivery of this endpoint'));
     },
   });
 }

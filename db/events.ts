@@ -61,17 +61,22 @@ export async function readEvents(db: Queryable, after: Position | undefined, lim
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
-    events: page.map((row) => ({
-      id: row.event_id,
-      type: row.type,
-      checkoutId: row.checkout_id,
-      paymentOrderId: row.payment_order_id,
-      refundId: row.refund_id,
-      reconciliationId: row.reconciliation_id,
-      createdAt: row.created_at.toISOString(),
-      data: row.data,
-    })),
+    events: page.map(eventRecord),
     nextCursor: encodeCursor(last ? { txid: last.event_txid, id: last.event_id } : from),
     hasMore: rows.length > limit,
+  };
+}
+
+/** An event as read from a row of `events` selected with its id as `event_id`. */
+export function eventRecord(row: Record<string, any>): EventRecord {
+  return {
+    id: row.event_id,
+    type: row.type,
+    checkoutId: row.checkout_id,
+    paymentOrderId: row.payment_order_id,
+    refundId: row.refund_id,
+    reconciliationId: row.reconciliation_id,
+    createdAt: row.created_at.toISOString(),
+    data: row.data,
   };
 }

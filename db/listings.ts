@@ -33,7 +33,7 @@ export const UNKNOWN_CURSOR = 'unknown_cursor';
 export type Listed<T> = Page<T> | typeof UNKNOWN_CURSOR;
 
 /** A query's parameters, numbered as they are added. */
-class Parameters {
+export class Parameters {
   readonly values: unknown[] = [];
   add(value: unknown): string {
     this.values.push(value);
@@ -47,22 +47,28 @@ class Parameters {
  * the next `limit` rows below it in an index ordered the same way, so a page costs the same on the millionth
  * row as on the first, and rows created while a client pages land above its cursor and are not met twice.
  */
-async function keysetPage<Row>(
+export async function keysetPage<Row>(
   db: Queryable,
   table: string,
   columns: string,
   isId: (value: string) => boolean,
   request: ListRequest,
   where: (params: Parameters) => string[],
+  /** A list within one parent (an endpoint's deliveries): a cursor must be one of its rows, too. */
+  scope?: { column: string; value: string },
 ): Promise<Listed<Row>> {
   const params = new Parameters();
   const conditions = where(params);
+  if (scope) conditions.push(`${scope.column} = ${params.add(scope.value)}`);
   if (request.created?.gte !== undefined) conditions.push(`created_at >= ${params.add(request.created.gte)}::timestamptz`);
   if (request.created?.lt !== undefined) conditions.push(`created_at < ${params.add(request.created.lt)}::timestamptz`);
   if (request.startingAfter !== undefined) {
     const cursorId = request.startingAfter;
     if (!isId(cursorId)) return UNKNOWN_CURSOR;
-    const found = await db.query(`SELECT 1 FROM ${table} WHERE id = $1`, [cursorId]);
+    const found = await db.query(`SELECT 1 FROM ${table} WHERE id = $1${scope ? ` AND ${scope.column} = $2` : ''}`, [
+      cursorId,
+      ...(scope ? [scope.value] : []),
+    ]);
     if (found.rowCount === 0) return UNKNOWN_CURSOR;
     const cursor = params.add(cursorId);
     conditions.push(`(created_at, id) < ((SELECT created_at FROM ${table} WHERE id = ${cursor}), ${cursor})`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { WEBHOOK_DELIVERY_ID_PREFIX, WITHOUT_CHECKOUT_GROUP } from '../domain/webhookEndpoint';
-import { encodeCursor, type EventRecord } from './events';
+import { isWebhookDeliveryId, isWebhookEndpointId, WEBHOOK_DELIVERY_ID_PREFIX, WITHOUT_CHECKOUT_GROUP } from '../domain/webhookEndpoint';
+import { encodeCursor, eventRecord, type EventRecord } from './events';
+import { keysetPage, UNKNOWN_CURSOR, type ListRequest, type Listed } from './listings';
 import type { Queryable } from './pool';
 
 export type WebhookEndpointStatus = 'enabled' | 'disabled';
@@ -40,13 +41,6 @@ export interface WebhookDeliveryView {
   createdAt: string;
 }
 
-export interface Page<T> {
-  data: T[];
-  hasMore: boolean;
-}
-
-/** Answered instead of a page when starting_after names nothing in the list. */
-export const UNKNOWN_CURSOR = 'unknown_cursor';
 
 const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
 
@@ -126,48 +120,17 @@ export async function disableWebhookEndpoint(db: Queryable, id: string): Promise
   return rows[0] ? endpointView(rows[0]) : undefined;
 }
 
-/**
- * A keyset page, newest first by (created_at, id), after the row named by startingAfter: rows created while a
- * client pages land above its cursor and are not met twice.
- */
-async function newestFirst<T>(
-  db: Queryable,
-  table: string,
-  columns: string,
-  scope: { column: string; value: string } | undefined,
-  request: { limit: number; startingAfter?: string | undefined },
-  view: (row: Record<string, any>) => T,
-): Promise<Page<T> | typeof UNKNOWN_CURSOR> {
-  const params: unknown[] = [request.limit + 1];
-  const conditions: string[] = [];
-  if (scope) {
-    params.push(scope.value);
-    conditions.push(`${scope.column} = $${params.length}`);
-  }
-  if (request.startingAfter !== undefined) {
-    params.push(request.startingAfter);
-    const cursor = `$${params.length}`;
-    const found = await db.query(`SELECT 1 FROM ${table} WHERE id = $1${scope ? ` AND ${scope.column} = $2` : ''}`, [
-      request.startingAfter,
-      ...(scope ? [scope.value] : []),
-    ]);
-    if (found.rowCount === 0) return UNKNOWN_CURSOR;
-    conditions.push(`(created_at, id) < ((SELECT created_at FROM ${table} WHERE id = ${cursor}), ${cursor})`);
-  }
-  const { rows } = await db.query(
-    `SELECT ${columns} FROM ${table} ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
-      ORDER BY created_at DESC, id DESC LIMIT $1`,
-    params,
-  );
-  return { data: rows.slice(0, request.limit).map(view), hasMore: rows.length > request.limit };
+export async function listWebhookEndpoints(db: Queryable, request: ListRequest): Promise<Listed<WebhookEndpointView>> {
+  const page = await keysetPage<Record<string, any>>(db, 'webhook_endpoints', '*', isWebhookEndpointId, request, () => []);
+  return page === UNKNOWN_CURSOR ? page : { data: page.data.map(endpointView), hasMore: page.hasMore };
 }
 
-export function listWebhookEndpoints(db: Queryable, request: { limit: number; startingAfter?: string | undefined }) {
-  return newestFirst(db, 'webhook_endpoints', '*', undefined, request, endpointView);
-}
-
-export function listWebhookDeliveries(db: Queryable, endpointId: string, request: { limit: number; startingAfter?: string | undefined }) {
-  return newestFirst(db, 'webhook_deliveries', DELIVERY_COLUMNS, { column: 'endpoint_id', value: endpointId }, request, deliveryView);
+export async function listWebhookDeliveries(db: Queryable, endpointId: string, request: ListRequest): Promise<Listed<WebhookDeliveryView>> {
+  const page = await keysetPage<Record<string, any>>(db, 'webhook_deliveries', DELIVERY_COLUMNS, isWebhookDeliveryId, request, () => [], {
+    column: 'endpoint_id',
+    value: endpointId,
+  });
+  return page === UNKNOWN_CURSOR ? page : { data: page.data.map(deliveryView), hasMore: page.hasMore };
 }
 
 /**
@@ -229,7 +192,7 @@ export interface DeliveryToSend {
   status: WebhookDeliveryStatus;
   endpoint: { id: string; url: string; secret: string; status: WebhookEndpointStatus };
   /** The event as the feed has it, but for createdAt as the row's timestamp: the body gives it in seconds too. */
-  event: Omit<EventRecord, 'createdAt'> & { createdAt: Date };
+  event: EventRecord;
 }
 
 export async function findDeliveryToSend(db: Queryable, deliveryId: string): Promise<DeliveryToSend | undefined> {
@@ -248,16 +211,7 @@ export async function findDeliveryToSend(db: Queryable, deliveryId: string): Pro
     id: row.id,
     status: row.status,
     endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret, status: row.endpoint_status },
-    event: {
-      id: row.event_id,
-      type: row.type,
-      checkoutId: row.checkout_id,
-      paymentOrderId: row.payment_order_id,
-      refundId: row.refund_id,
-      reconciliationId: row.reconciliation_id,
-      createdAt: row.created_at,
-      data: row.data,
-    },
+    event: eventRecord(row),
   };
 }
 
