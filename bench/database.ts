@@ -30,3 +30,12 @@ export async function startBenchDatabase(prefix: string, port: number): Promise<
     },
   };
 }
+
+/** The ledger accounts of the seeded data: 1,000 sellers (seller_0 ... seller_999) and the platform's, in USD. */
+export async function seedLedgerAccounts(db: { query(text: string): Promise<unknown> }): Promise<void> {
+  await db.query(
+    `INSERT INTO ledger_accounts (id, kind, currency)
+     SELECT 'seller_payable:seller_' || s || ':USD', 'liability', 'USD' FROM generate_series(0, 999) s
+     UNION ALL VALUES ('psp_clearing:USD', 'asset', 'USD'), ('psp_fees:USD', 'expense', 'USD')`,
+  );
+}

@@ -6,7 +6,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { SETTLEMENT_HEADER } from '../domain/settlement';
 import type { Psp } from '../psp/types';
-import { startBenchDatabase } from './database';
+import { startBenchDatabase, seedLedgerAccounts } from './database';
 
 /**
  * `npm run bench:reconcile`: lines per second for reconciling one day's settlement file against a ledger
@@ -69,11 +69,7 @@ async function seedLedger(pool: ReturnType<typeof createPool>, n: number, at: st
          FROM generate_series(1, $1) g`,
       [n],
     );
-    await client.query(
-      `INSERT INTO ledger_accounts (id, kind, currency)
-       SELECT 'seller_payable:seller_' || g || ':USD', 'liability', 'USD' FROM generate_series(0, 999) g
-       UNION ALL VALUES ('psp_clearing:USD', 'asset', 'USD'), ('psp_fees:USD', 'expense', 'USD')`,
-    );
+    await seedLedgerAccounts(client);
     await client.query(
       `INSERT INTO ledger_transactions (id, payment_order_id, step, description, created_at) OVERRIDING SYSTEM VALUE
        SELECT g, 'po_bench_' || g, 'capture', 'bench capture', $2::timestamptz FROM generate_series(1, $1) g`,

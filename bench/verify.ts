@@ -1,7 +1,7 @@
 import { migrate } from '../db/migrate';
 import { createPool, type Pool } from '../db/pool';
 import { formatReport, verifyBooks } from '../db/verify';
-import { startBenchDatabase } from './database';
+import { startBenchDatabase, seedLedgerAccounts } from './database';
 
 /**
  * `npm run bench:verify`: how long `npm run verify` takes on books of BENCH_ORDERS payment orders (1,000,000 by
@@ -87,11 +87,7 @@ async function seedBooks(pool: Pool, n: number): Promise<void> {
               now() - interval '1 day', now() - interval '1 day'
          FROM seed WHERE refunded > 0`,
     );
-    await client.query(
-      `INSERT INTO ledger_accounts (id, kind, currency)
-       SELECT 'seller_payable:seller_' || s || ':USD', 'liability', 'USD' FROM generate_series(0, 999) s
-       UNION ALL VALUES ('psp_clearing:USD', 'asset', 'USD'), ('psp_fees:USD', 'expense', 'USD')`,
-    );
+    await seedLedgerAccounts(client);
     // Capture transactions take the order's number as their id; refund transactions follow them.
     await client.query(
       `INSERT INTO ledger_transactions (id, payment_order_id, step, description, created_at) OVERRIDING SYSTEM VALUE
