@@ -58,6 +58,9 @@ async function keyWasClaimed(key: string): Promise<boolean> {
 async function waitingForCapture(): Promise<string> {
   const checkoutId = await settle.createCheckout({ capture: 'manual', orders: [{ sellerId: uniqueId('seller'), amount: 1500 }] });
   await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+  // The API answers the workflow's live state, which says REQUIRES_CAPTURE before the activity that records it
+  // (and its event) has committed: a "before" taken then would miss that event.
+  await eventually('the books to record it', async () => (await eventTypes(checkoutId)).includes('checkout.requires_capture'));
   return checkoutId;
 }
 
