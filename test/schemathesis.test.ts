@@ -18,7 +18,9 @@ const SCHEMATHESIS: PinnedTool = { package: 'schemathesis', version: '4.32.5', c
  */
 let settle: TestSettle;
 beforeAll(async () => {
-  settle = await startSettle();
+  // A database of its own. Schemathesis reuses ids it reads in answers, and the shared database holds other
+  // suites' checkouts whose workers have stopped: those answer 503 checkout_unresponsive, rightly.
+  settle = await startSettle({ isolatedDatabase: true });
 }, 120_000);
 afterAll(() => settle?.stop());
 
