@@ -3,8 +3,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import Stripe from 'stripe';
 import type { PspConfig } from '../config';
 import { isPaymentOrderId, paymentOrderWorkflowId } from '../domain/ids';
-import { withTransaction } from '../db/pool';
-import { recordWebhookEvent } from '../db/webhookEvents';
+import { recordWebhookEvent, webhookEventRecorded } from '../db/webhookEvents';
 import { pspEventSignal } from '../workflows/definitions';
 import type { ApiContext } from './context';
 import { ApiError } from './errors';
@@ -23,9 +22,11 @@ export function stripeWebhooksFor(psp: PspConfig): StripeWebhooks | undefined {
 
 /**
  * Stripe's webhooks. The signature is checked on the raw body; an event seen before (by id) is acknowledged
- * and ignored; a PaymentIntent event wakes the payment order waiting on it. The event is recorded in the
- * same transaction that delivers the signal, so a signal that fails leaves the event unrecorded and
- * Stripe's redelivery tries again.
+ * and ignored; a PaymentIntent event wakes the payment order waiting on it. The event is recorded after the
+ * signal, so a signal that fails leaves it unrecorded and Stripe's redelivery tries again. The signal is only
+ * a wake-up (the order asks Stripe itself), so a second one, from a redelivery racing this one, costs one
+ * read. No transaction is held across the call to Temporal: the outbox feed serves only events older than
+ * every running transaction, and would wait on it.
  */
 export function webhookRoutes(ctx: ApiContext, api: RouteRegistry): void {
   api.route({
@@ -57,20 +58,19 @@ export function webhookRoutes(ctx: ApiContext, api: RouteRegistry): void {
       const intentId = object.object === 'payment_intent' ? (object.id ?? null) : null;
       const orderId = intentId ? (object.metadata?.payment_order_id ?? null) : null;
       const paymentOrderId = orderId && isPaymentOrderId(orderId) ? orderId : null;
-      const fresh = await withTransaction(ctx.pool, async (tx) => {
-        if (!(await recordWebhookEvent(tx, { id: event.id, type: event.type, paymentIntentId: intentId, paymentOrderId }))) return false;
-        if (paymentOrderId) {
-          try {
-            await ctx.temporal.workflow
-              .getHandle(paymentOrderWorkflowId(paymentOrderId))
-              .signal(pspEventSignal, { eventId: event.id, type: event.type });
-          } catch (error) {
-            // The order has finished: nothing waits on this event.
-            if (!(error instanceof WorkflowNotFoundError)) throw error;
-          }
+      if (await webhookEventRecorded(ctx.pool, event.id)) {
+        res.json({ received: true, duplicate: true });
+        return;
+      }
+      if (paymentOrderId) {
+        try {
+          await ctx.temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).signal(pspEventSignal, { eventId: event.id, type: event.type });
+        } catch (error) {
+          // The order has finished: nothing waits on this event.
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
         }
-        return true;
-      });
+      }
+      const fresh = await recordWebhookEvent(ctx.pool, { id: event.id, type: event.type, paymentIntentId: intentId, paymentOrderId });
       res.json({ received: true, duplicate: !fresh });
     },
   });

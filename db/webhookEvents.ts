@@ -12,3 +12,9 @@ export async function recordWebhookEvent(
   );
   return rowCount === 1;
 }
+
+/** Whether a PSP webhook event is recorded already. */
+export async function webhookEventRecorded(db: Queryable, eventId: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM stripe_webhook_events WHERE id = $1', [eventId]);
+  return rowCount === 1;
+}

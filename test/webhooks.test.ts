@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ServiceError, type WorkflowSignalInput } from '@temporalio/client';
 import Stripe from 'stripe';
 import { parseSettlementLine, SETTLEMENT_HEADER } from '../domain/settlement';
 import { writeSettlementFile } from '../psp/settlementFile';
@@ -10,8 +11,20 @@ import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle
 
 let settle: TestSettle;
 let stripe: Stripe;
+/** Runs while the API signals pspEvent to a payment order, before the signal goes; a throw fails the signal. */
+let duringPspEventSignal: ((input: WorkflowSignalInput) => Promise<void>) | undefined;
 beforeAll(async () => {
-  settle = await startSettle({ psp: 'stripe' });
+  settle = await startSettle({
+    psp: 'stripe',
+    workflowClientInterceptors: [
+      {
+        async signal(input, next) {
+          if (input.signalName === 'pspEvent') await duringPspEventSignal?.(input);
+          return next(input);
+        },
+      },
+    ],
+  });
   stripe = settle.psp.stripe!;
 });
 afterAll(() => settle?.stop());
@@ -206,6 +219,56 @@ describe('Stripe webhooks', () => {
     expect(await signalsReceived(orderId, 'pspEvent')).toBe(0);
     // The recheck timer woke it.
     expect((await authorizationHistory(orderId)).timersFiredBefore.length).toBeGreaterThan(0);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  });
+
+  it('hold no database transaction open while they wake the payment order (the event feed would wait on it)', async () => {
+    const { checkoutId, intent } = await checkoutAwaitingAuthentication();
+    const authenticated = await authenticate(intent);
+    // The outbox feed serves only events older than every running transaction, cluster-wide. While the signal
+    // is in flight, every transaction that began before it must end.
+    let olderStillRunning: unknown;
+    duringPspEventSignal = async () => {
+      const { rows: started } = await settle.pool.query('SELECT clock_timestamp() AS at');
+      olderStillRunning = await eventually(
+        'the transactions begun before the signal to end',
+        async () => {
+          const { rows } = await settle.pool.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < $1 AND pid <> pg_backend_pid()`,
+            [started[0].at],
+          );
+          return rows[0].n === 0 ? 'none' : undefined;
+        },
+        5_000,
+      ).catch(() => 'one still running after 5 s');
+    };
+    try {
+      expect(await deliver(intentEvent('payment_intent.amount_capturable_updated', authenticated))).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    } finally {
+      duringPspEventSignal = undefined;
+    }
+    expect(olderStillRunning).toBe('none');
+    expect((await settle.checkoutResult(checkoutId)).status).toBe('SUCCEEDED');
+  });
+
+  it('whose signal fails get 503 and are not recorded, so that the redelivery wakes the order', async () => {
+    const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication();
+    const event = intentEvent('payment_intent.amount_capturable_updated', await authenticate(intent));
+    duringPspEventSignal = async () => {
+      throw new ServiceError('the workflow service is down (injected)');
+    };
+    try {
+      expect(await deliver(event)).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
+    } finally {
+      duringPspEventSignal = undefined;
+    }
+    const { rows } = await settle.pool.query('SELECT count(*)::int AS n FROM stripe_webhook_events WHERE id = $1', [event.id]);
+    expect(rows[0].n).toBe(0);
+    expect(await deliver(event)).toEqual({ status: 200, body: { received: true, duplicate: false } });
+    expect(await deliver(event)).toEqual({ status: 200, body: { received: true, duplicate: true } });
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(await signalsReceived(orderId, 'pspEvent')).toBe(1);
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 

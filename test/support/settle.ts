@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import pino, { type Logger } from 'pino';
@@ -74,6 +74,8 @@ export async function startSettle(
     logger?: Logger;
     /** Outgoing webhooks: by default as `npm start` has them (receivers on 127.0.0.1 allowed), a day of retries. */
     webhooks?: WebhookSettings;
+    /** Interceptors of the API's (and the test's) Temporal client: to hold or fail a call the API makes. */
+    workflowClientInterceptors?: WorkflowClientInterceptor[];
   } = {},
 ): Promise<TestSettle> {
   if (!runtimeInstalled) {
@@ -90,7 +92,7 @@ export async function startSettle(
   const webhooks = options.webhooks ?? { allowPrivateNetworks: true, delivery: DEFAULT_WEBHOOK_DELIVERY_POLICY };
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
-  const temporal = new Client({ connection });
+  const temporal = new Client({ connection, interceptors: { workflow: options.workflowClientInterceptors ?? [] } });
 
   const worker: Worker = await createSettleWorker({
     connection: nativeConnection,
