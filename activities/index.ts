@@ -127,8 +127,8 @@ export function createActivities({ pool, psp }: ActivityDeps) {
           await bookCapture(order, payment.fee ?? 0, { pspReference: payment.pspReference });
         } catch (error) {
           if (!isDeterministicDatabaseError(error)) throw error;
-          const failure: Failure = {
-            code: 'capture_not_booked',
+          const failure = {
+            code: 'capture_not_booked' as const,
             message: `the PSP captured ${formatMoney(order)} (${payment.pspReference}) but the books refused it (${error.code}): ${error.message}`,
           };
           // Whoever asked for the release, the order and its checkout say the money was taken, unless the
@@ -151,7 +151,6 @@ export function createActivities({ pool, psp }: ActivityDeps) {
             tx,
             order.paymentOrderId,
             { code: 'release_refused', message: `the PSP refused to release the hold (${refusal.code}): ${refusal.message}` },
-            'payment_order.release_refused',
           );
           await recordAttention(tx, order.checkoutId);
         });
@@ -282,7 +281,7 @@ export function createActivities({ pool, psp }: ActivityDeps) {
 
     /** The PSP captured the order but the database refused its booking for good: the order says so. */
     async recordCaptureNotBooked(order: PaymentOrderInput, failure: Failure): Promise<void> {
-      await recordHeldFailure(pool, order.paymentOrderId, failure);
+      await recordHeldFailure(pool, order.paymentOrderId, { code: 'capture_not_booked', message: failure.message });
     },
 
     /**

@@ -77,23 +77,26 @@ export async function findPaymentOrderView(db: Queryable, paymentOrderId: string
 
 /**
  * Records on an order the books still have AUTHORIZED why the PSP has its money all the same: it refused
- * to release the hold, or it captured and the database refused the booking. The status stays what the books
- * last took; the order's checkout reads the failure into its attention (captured, not held, for
- * `capture_not_booked`). With `event`, the change is also an event a person can alert on.
+ * to release the hold (`release_refused`), or it captured and the database refused the booking
+ * (`capture_not_booked`). The status stays what the books last took; the order's checkout reads the failure
+ * into its attention (captured, not held, for `capture_not_booked`). Entering either state is also an event,
+ * `payment_order.<code>`, that a person can alert on; a repeat of the same record (an activity's retry, a
+ * later round refused again) is not a new event.
  */
-export async function recordHeldFailure(
-  db: Queryable,
-  paymentOrderId: string,
-  failure: Failure,
-  event?: 'payment_order.release_refused',
-): Promise<void> {
+export async function recordHeldFailure(db: Queryable, paymentOrderId: string, failure: Failure & { code: HeldFailureCode }): Promise<void> {
   await db.query(
-    `WITH changed AS (
-       UPDATE payment_orders SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
-        WHERE id = $1 AND status = 'AUTHORIZED' RETURNING *
+    `WITH before AS (
+       SELECT id, failure_code FROM payment_orders WHERE id = $1 AND status = 'AUTHORIZED' FOR UPDATE
+     ), changed AS (
+       UPDATE payment_orders o SET failure_code = $2, failure_message = $3, failure_reason = $4, updated_at = now()
+         FROM before WHERE o.id = before.id
+       RETURNING o.*, before.failure_code IS DISTINCT FROM $2 AS entered
      )
      INSERT INTO events (type, checkout_id, payment_order_id, data)
-     SELECT $5::text, checkout_id, id, to_jsonb(changed) FROM changed WHERE $5::text IS NOT NULL`,
-    [paymentOrderId, failure.code, failure.message, failureReason(failure.code), event ?? null],
+     SELECT 'payment_order.' || $2, checkout_id, id, to_jsonb(changed) - 'entered' FROM changed WHERE entered`,
+    [paymentOrderId, failure.code, failure.message, failureReason(failure.code)],
   );
 }
+
+/** Why an order the books have AUTHORIZED has no hold the PSP will let go: each is an event of its own. */
+export type HeldFailureCode = 'release_refused' | 'capture_not_booked';

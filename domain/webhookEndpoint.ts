@@ -65,6 +65,7 @@ export const WEBHOOK_EVENT_TYPES: readonly string[] = [
   'checkout.attention_resolved',
   ...PAYMENT_ORDER_STATUSES.filter((status) => status !== 'PENDING').map((status) => `payment_order.${status.toLowerCase()}`),
   'payment_order.release_refused',
+  'payment_order.capture_not_booked',
   'refund.created',
   ...REFUND_STATUSES.filter((status) => status !== 'PENDING').map((status) => `refund.${status.toLowerCase()}`),
   'reconciliation.completed',

@@ -48,8 +48,18 @@ async function expectCaptureNotBookedThenRefunded(checkoutId: string, orderId: s
   });
   expect(result.attention?.message).toContain('captured by the PSP, not booked');
   expect(result.attention?.message).not.toContain('hold not released');
+  expect(await captureNotBookedEvents(orderId)).toEqual([['AUTHORIZED', 'capture_not_booked']]);
 
   await expectMendedAndRefunded(settle, checkoutId, orderId, amount, mend);
+}
+
+/** The outbox's payment_order.capture_not_booked events of an order: the order's status and failure in each. */
+async function captureNotBookedEvents(orderId: string): Promise<Array<[string, string | null]>> {
+  const { rows } = await settle.pool.query<{ data: { status: string; failure_code: string | null } }>(
+    `SELECT data FROM events WHERE payment_order_id = $1 AND type = 'payment_order.capture_not_booked' ORDER BY id`,
+    [orderId],
+  );
+  return rows.map((row) => [row.data.status, row.data.failure_code]);
 }
 
 describe('adversary4: a release finds a late capture whose booking the database refuses for good', () => {
@@ -107,6 +117,7 @@ describe('adversary4: a release finds a late capture whose booking the database 
         ],
         attention: 'capture_not_booked',
       });
+      expect(await captureNotBookedEvents(orderId)).toEqual([['AUTHORIZED', 'capture_not_booked']]);
 
       // Mended, the compensation's retry books the capture; a partly successful checkout keeps it.
       await mend();
