@@ -1,4 +1,4 @@
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DATABASE_REJECTED } from '../domain/failures';
 
@@ -7,6 +7,16 @@ import { DATABASE_REJECTED } from '../domain/failures';
  * given. Retrying cannot change them.
  */
 const FINAL = ['PspDeclinedError', 'PspInvalidRequestError', 'IllegalTransitionError', DATABASE_REJECTED];
+
+/**
+ * Whether an activity failed on one of those final answers: in practice the database refusing a write for
+ * good, or a status rule forbidding it (the steps that undo money take the PSP's refusals as answers). Where
+ * a checkout or its compensation undoes money, such a step ends that undo with the books as they are: their
+ * record then says what is still held, and the compensation tries again, instead of the workflow failing.
+ */
+export function isRefusedForGood(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && FINAL.includes(error.cause.type ?? '');
+}
 
 /**
  * Every activity heartbeats while it runs (activities/attempt.ts): a cancellation reaches the attempt, and

@@ -23,7 +23,7 @@ import { compensationFor } from '../domain/attention';
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import type { RefundReason } from '../domain/refund';
 import { isTerminalCheckoutStatus, type CheckoutStatus } from '../domain/status';
-import { localDatabase, untilDone } from './activityOptions';
+import { isRefusedForGood, localDatabase, untilDone } from './activityOptions';
 import {
   authorizationReportSignal,
   cancelSignal,
@@ -52,6 +52,8 @@ const ABANDONED_ATTEMPT_GRACE_MS = 35_000;
 const LOCAL_DATABASE_STEPS = 'checkout-local-database-steps';
 /** patched() id: an abandoned order whose release found a capture the books refused is settled as such. */
 const ABANDONED_CAPTURE_NOT_BOOKED = 'abandoned-capture-not-booked';
+/** patched() id: a release of an abandoned order that the books refuse for good ends on the books, as above. */
+const ABANDONED_RELEASE_REFUSED = 'abandoned-release-refused-for-good';
 /** patched() id: a capture a release found and booked is refunded by a checkout that gives the money back. */
 const REFUND_FOUND_CAPTURES = 'refund-found-captures';
 const AUTHORIZATION_EXPIRED: Failure = { code: 'authorization_expired', message: failureReason('authorization_expired') };
@@ -303,7 +305,10 @@ async function settleAbandonedOrder(order: PaymentOrderInput): Promise<PaymentOr
   } catch (error) {
     // The release found the order captured at the PSP and the books refused the capture: the order now says
     // so (capture_not_booked), and the checkout ends on it, naming the money, instead of failing unfinished.
-    if (!(isCaptureNotBooked(error) && patched(ABANDONED_CAPTURE_NOT_BOOKED))) throw error;
+    // Any other write the books refuse for good ends it the same way, on the order as the books have it: its
+    // record says what is held, and the compensation tries again.
+    const answered = (isCaptureNotBooked(error) && patched(ABANDONED_CAPTURE_NOT_BOOKED)) || (isRefusedForGood(error) && patched(ABANDONED_RELEASE_REFUSED));
+    if (!answered) throw error;
   }
   return untilDone.paymentOrderState(order.paymentOrderId);
 }

@@ -2,7 +2,7 @@ import { condition, patched, setHandler, uuid4 } from '@temporalio/workflow';
 import type { CompensationInput } from '../domain/attention';
 import type { CheckoutView, PaymentOrderInput } from '../domain/checkout';
 import { REFUND_ID_PREFIX } from '../domain/refund';
-import { untilDone } from './activityOptions';
+import { isRefusedForGood, untilDone } from './activityOptions';
 import { retryCompensationSignal } from './definitions';
 import { isCaptureNotBooked } from './paymentOrder';
 import { refundPaymentOrder } from './refund';
@@ -13,6 +13,8 @@ const LONGEST_RETRY_MS = 24 * 60 * 60_000;
 const GIVE_UP_AFTER_MS = 30 * 24 * 60 * 60_000;
 /** patched() id: a release that finds a capture the books still refuse ends this round, not the workflow. */
 const CAPTURE_NOT_BOOKED_RETRIED = 'compensation-capture-not-booked';
+/** patched() id: a release whose write the books refuse for good ends this round too. */
+const RELEASE_REFUSED_RETRIED = 'compensation-release-refused-for-good';
 
 /**
  * A finished checkout whose compensation the PSP refused (a void or a refund) still holds the buyer's money;
@@ -45,8 +47,10 @@ async function compensateOrder(order: PaymentOrderInput, input: CompensationInpu
       await untilDone.releasePaymentOrder(order, state.pspReference, input.failure, 'VOIDED', uuid4());
     } catch (error) {
       // The PSP captured the order and the books still refuse the capture: the order says so
-      // (capture_not_booked), and the next round tries again; the other orders' rounds go on.
-      if (!(isCaptureNotBooked(error) && patched(CAPTURE_NOT_BOOKED_RETRIED))) throw error;
+      // (capture_not_booked), and the next round tries again; the other orders' rounds go on. So does any
+      // other write of the release that the books refuse for good.
+      const answered = (isCaptureNotBooked(error) && patched(CAPTURE_NOT_BOOKED_RETRIED)) || (isRefusedForGood(error) && patched(RELEASE_REFUSED_RETRIED));
+      if (!answered) throw error;
       return;
     }
     state = await untilDone.paymentOrderState(order.paymentOrderId);

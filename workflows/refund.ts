@@ -1,13 +1,15 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { sleep, startChild, uuid4 } from '@temporalio/workflow';
+import { patched, sleep, startChild, uuid4 } from '@temporalio/workflow';
 import type { Failure } from '../domain/failures';
 import { REFUND_ID_PREFIX, refundWorkflowId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { RefundStatus } from '../domain/status';
-import { untilDone } from './activityOptions';
+import { isRefusedForGood, untilDone } from './activityOptions';
 
 /** While another refund of the order is in flight, a compensation looks again after these waits. */
 const FIRST_LOOK_MS = 2_000;
 const LONGEST_LOOK_MS = 10 * 60_000; // a refund that stays unanswered for days must not fill the history
+/** patched() id: a compensation refund whose write the books refuse for good answers 'refused'. */
+const REFUND_REFUSED_BY_BOOKS = 'compensation-refund-refused-for-good';
 
 /**
  * Gives money back for a captured payment order: refund at the PSP, then in one database transaction debit
@@ -33,8 +35,24 @@ function nextRefundId(): string {
  * Refunds still in flight (a customer's partial refund, say) are waited for: if one is refused, what it held
  * is refunded too. Answers 'refused' when the PSP refuses, leaving the rest to the checkout's record and the
  * compensation's retries. `refundId` names the first round; by default the order's fixed compensation id.
+ * A step the books refuse for good (a refund the PSP made that they will not record, say) answers 'refused'
+ * too: the record, read from the books, still counts the money as not given back, and the compensation's
+ * next round takes up the refund left PENDING, under the same idempotency key at the PSP.
  */
 export async function refundPaymentOrder(
+  paymentOrderId: string,
+  reason: RefundReason,
+  refundId?: string,
+): Promise<'refunded' | 'refused'> {
+  try {
+    return await refundRounds(paymentOrderId, reason, refundId);
+  } catch (error) {
+    if (isRefusedForGood(error) && patched(REFUND_REFUSED_BY_BOOKS)) return 'refused';
+    throw error;
+  }
+}
+
+async function refundRounds(
   paymentOrderId: string,
   reason: RefundReason,
   refundId?: string,

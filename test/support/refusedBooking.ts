@@ -9,16 +9,27 @@ import { eventually, uniqueId, type TestSettle } from './settle';
  */
 
 /** Makes the database refuse, for good, every move of one order to SUCCEEDED; answers how to mend it. */
-export async function refuseCaptureBooking(settle: TestSettle, orderId: string): Promise<() => Promise<void>> {
+export function refuseCaptureBooking(settle: TestSettle, orderId: string): Promise<() => Promise<void>> {
+  return refuseWrite(settle, { table: 'payment_orders', column: 'id', id: orderId, status: 'SUCCEEDED' });
+}
+
+/**
+ * Makes the database refuse, for good (a check violation, SQLSTATE 23514), every update that moves a row of
+ * `table` whose `column` is `id` to `status`; answers how to mend it.
+ */
+export async function refuseWrite(
+  settle: TestSettle,
+  rows: { table: 'payment_orders' | 'refunds'; column: 'id' | 'payment_order_id'; id: string; status: string },
+): Promise<() => Promise<void>> {
   const fn = `refuse_${randomBytes(4).toString('hex')}`;
   await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    IF NEW.id = '${orderId}' AND NEW.status = 'SUCCEEDED' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
-  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON payment_orders FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    IF NEW.${rows.column} = '${rows.id}' AND NEW.status = '${rows.status}' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON ${rows.table} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
   let dropped = false;
   return async () => {
     if (dropped) return;
     dropped = true;
-    await settle.pool.query(`DROP TRIGGER ${fn} ON payment_orders`);
+    await settle.pool.query(`DROP TRIGGER ${fn} ON ${rows.table}`);
     await settle.pool.query(`DROP FUNCTION ${fn}()`);
   };
 }
