@@ -1,5 +1,3 @@
-import http, { type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ServiceError, type WorkflowSignalInput } from '@temporalio/client';
 import Stripe from 'stripe';
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
@@ -7,7 +5,9 @@ import { recordHeldFailure } from '../db/paymentOrders';
 import { pspIdempotencyKey } from '../psp/types';
 import { expectBooksAgree } from './support/agreement';
 import { expectMendedAndRefunded, refuseCaptureBooking, waitingForCapture } from './support/refusedBooking';
-import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle } from './support/settle';
+import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { authenticate, checkoutAwaitingAuthentication, deliverStripeEvent, intentEvent, signalsReceived as stripeSignalsReceived } from './support/stripeWebhooks';
+import { Receiver } from './support/webhookReceiver';
 
 /**
  * Stripe's webhooks wake a payment order without a transaction held across the signal (signal, then record),
@@ -53,27 +53,8 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
     afterSignal = undefined;
   });
 
-  const standIn = () => `http://127.0.0.1:${process.env.SETTLE_TEST_STRIPE_PORT}`;
-
-  async function deliver(event: object) {
-    const payload = JSON.stringify(event);
-    const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: TEST_WEBHOOK_SECRET });
-    const response = await fetch(`${settle.baseUrl}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': header },
-      body: payload,
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
-
-  function intentEvent(type: string, intent: Stripe.PaymentIntent) {
-    return { id: uniqueId('evt'), object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object: intent } };
-  }
-
-  async function signalsReceived(orderId: string): Promise<number> {
-    const history = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(orderId)).fetchHistory();
-    return (history.events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'pspEvent').length;
-  }
+  const deliver = (event: object) => deliverStripeEvent(settle, event);
+  const signalsReceived = (orderId: string) => stripeSignalsReceived(settle, orderId);
 
   async function recorded(eventId: string): Promise<number> {
     const { rows } = await settle.pool.query('SELECT count(*)::int AS n FROM stripe_webhook_events WHERE id = $1', [eventId]);
@@ -82,24 +63,8 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
 
   /** A checkout whose one order waits for 3-D Secure, and the buyer's authentication done at the stand-in. */
   async function authenticatedCheckout(amount: number) {
-    const checkoutId = await settle.createCheckout({
-      paymentMethod: await settle.psp.paymentMethod('requires_authentication'),
-      orders: [{ sellerId: uniqueId('seller'), amount }],
-    });
-    const orderId = await eventually('the payment order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
-    const intent = await eventually('the PaymentIntent to wait for the buyer', async () => {
-      const { rows } = await settle.pool.query('SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1', [orderId]);
-      if (!rows[0]) return undefined;
-      const found = await stripe.paymentIntents.retrieve(rows[0].payment_intent_id);
-      return found.status === 'requires_action' ? found : undefined;
-    });
-    const response = await fetch(`${standIn()}/v1/payment_intents/${intent.id}/_authenticate`, {
-      method: 'POST',
-      headers: { Authorization: 'Bearer sk_test_settle', 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_secret: intent.client_secret!, success: 'true' }),
-    });
-    expect(response.status).toBe(200);
-    return { checkoutId, orderId, authenticated: await stripe.paymentIntents.retrieve(intent.id) };
+    const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication(settle, amount);
+    return { checkoutId, orderId, authenticated: await authenticate(settle, intent) };
   }
 
   it('two concurrent deliveries of one event, the first held in its signal: both 200, one taken, one duplicate; the order wakes and is charged once', async () => {
@@ -189,33 +154,6 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 });
-
-/** A webhook receiver on 127.0.0.1 that takes everything: the events it was sent, by id. */
-class Receiver {
-  readonly received: Array<{ id: string; type: string; paymentOrderId: string | null }> = [];
-  private server!: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      let raw = '';
-      req.setEncoding('utf8');
-      req.on('data', (chunk: string) => (raw += chunk));
-      req.on('end', () => {
-        const event = JSON.parse(raw);
-        this.received.push({ id: event.id, type: event.type, paymentOrderId: event.paymentOrderId ?? null });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 describe('adversary12: payment_order.release_refused and payment_order.capture_not_booked, once on entering', () => {
   const receiver = new Receiver();
@@ -308,13 +246,13 @@ describe('adversary12: payment_order.release_refused and payment_order.capture_n
       `SELECT id::text AS id FROM events WHERE payment_order_id = $1 AND type IN ('payment_order.release_refused', 'payment_order.capture_not_booked') ORDER BY txid, id`,
       [orderId],
     );
-    await eventually('both events to be delivered', async () => receiver.received.filter((event) => event.paymentOrderId === orderId).length >= 2);
+    await eventually('both events to be delivered', async () => receiver.received.filter((request) => request.event.paymentOrderId === orderId).length >= 2);
     const deliveries = await settle.get(`/v1/webhook-endpoints/${created.body.id}/deliveries?limit=100`);
     expect(deliveries.body.data.map((delivery: any) => [delivery.eventType, delivery.status]).sort()).toEqual([
       ['payment_order.capture_not_booked', 'delivered'],
       ['payment_order.release_refused', 'delivered'],
     ]);
-    expect([...new Set(receiver.received.filter((event) => event.paymentOrderId === orderId).map((event) => event.id))]).toEqual(rows.map((row) => row.id));
+    expect([...new Set(receiver.received.filter((request) => request.event.paymentOrderId === orderId).map((request) => request.event.id))]).toEqual(rows.map((row) => row.id));
   }, 240_000);
 
   it("the checkout's own capture, taken by the PSP and refused by the books: one capture_not_booked, however often the compensation finds it", async () => {

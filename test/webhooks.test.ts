@@ -8,6 +8,14 @@ import { writeSettlementFile } from '../psp/settlementFile';
 import { paymentOrderWorkflowId } from '../domain/ids';
 import { expectBooksAgree } from './support/agreement';
 import { eventually, startSettle, TEST_WEBHOOK_SECRET, uniqueId, type TestSettle } from './support/settle';
+import {
+  authenticate as authenticateAtStandIn,
+  checkoutAwaitingAuthentication as awaitingAuthentication,
+  deliverStripeEvent,
+  intentEvent,
+  signalsReceived as stripeSignalsReceived,
+  standIn,
+} from './support/stripeWebhooks';
 
 let settle: TestSettle;
 let stripe: Stripe;
@@ -29,29 +37,10 @@ beforeAll(async () => {
 });
 afterAll(() => settle?.stop());
 
-const standIn = () => `http://127.0.0.1:${process.env.SETTLE_TEST_STRIPE_PORT}`;
-
-/** Posts an event to the webhook endpoint, signed as Stripe signs (or as the test says). */
-async function deliver(event: object, sign: { secret?: string; header?: string | null } = {}) {
-  const payload = JSON.stringify(event);
-  const header =
-    sign.header !== undefined ? sign.header : Stripe.webhooks.generateTestHeaderString({ payload, secret: sign.secret ?? TEST_WEBHOOK_SECRET });
-  const response = await fetch(`${settle.baseUrl}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...(header === null ? {} : { 'Stripe-Signature': header }) },
-    body: payload,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
-
-function intentEvent(type: string, intent: Stripe.PaymentIntent) {
-  return { id: uniqueId('evt'), object: 'event', type, created: Math.floor(Date.now() / 1000), data: { object: intent } };
-}
-
-async function signalsReceived(paymentOrderId: string, name: string): Promise<number> {
-  const history = await settle.temporal.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId)).fetchHistory();
-  return (history.events ?? []).filter((event) => event.workflowExecutionSignaledEventAttributes?.signalName === name).length;
-}
+const deliver = (event: object, sign?: { secret?: string; header?: string | null }) => deliverStripeEvent(settle, event, sign);
+const signalsReceived = (paymentOrderId: string, name: string) => stripeSignalsReceived(settle, paymentOrderId, name);
+const checkoutAwaitingAuthentication = () => awaitingAuthentication(settle);
+const authenticate = (intent: Stripe.PaymentIntent) => authenticateAtStandIn(settle, intent);
 
 const eventIds = (events: Array<{ eventId?: unknown }>) => events.map((event) => Number(String(event.eventId)));
 
@@ -72,33 +61,6 @@ async function authorizationHistory(paymentOrderId: string) {
     /** Recheck timers that fired before that attempt was scheduled. */
     timersFiredBefore: eventIds(events.filter((event) => event.timerFiredEventAttributes)).filter((id) => id < completing),
   };
-}
-
-/** A checkout whose one order waits for the buyer's 3-D Secure authentication. */
-async function checkoutAwaitingAuthentication() {
-  const checkoutId = await settle.createCheckout({
-    paymentMethod: await settle.psp.paymentMethod('requires_authentication'),
-    orders: [{ sellerId: uniqueId('seller'), amount: 2200 }],
-  });
-  const orderId = await eventually('the payment order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
-  const intent = await eventually('the PaymentIntent to wait for the buyer', async () => {
-    const { rows } = await settle.pool.query('SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1', [orderId]);
-    if (!rows[0]) return undefined;
-    const found = await stripe.paymentIntents.retrieve(rows[0].payment_intent_id);
-    return found.status === 'requires_action' ? found : undefined;
-  });
-  return { checkoutId, orderId, intent };
-}
-
-/** The buyer completes 3-D Secure at the stand-in. */
-async function authenticate(intent: Stripe.PaymentIntent): Promise<Stripe.PaymentIntent> {
-  const response = await fetch(`${standIn()}/v1/payment_intents/${intent.id}/_authenticate`, {
-    method: 'POST',
-    headers: { Authorization: 'Bearer sk_test_settle', 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_secret: intent.client_secret!, success: 'true' }),
-  });
-  expect(response.status).toBe(200);
-  return stripe.paymentIntents.retrieve(intent.id);
 }
 
 describe("Stripe's settlement file", () => {
