@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { compensationWorkflowId } from '../domain/ids';
+import { expectBooksAgree } from './support/agreement';
+import { checkInvariants, formatViolations } from './support/invariants';
+import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+
+/**
+ * Undo steps (a release, a refund) whose write the database refuses for good, taken as an answer by the
+ * checkout and its compensation: what the checkout, its attention and the compensation's retries then say,
+ * against the PSP's own record, before and after the database is mended.
+ */
+
+let settle: TestSettle;
+beforeAll(async () => {
+  // A database of its own: the books disagree with the PSP here on purpose.
+  settle = await startSettle({ psp: 'simulated', isolatedDatabase: true, workflowAnswerTimeoutMs: 180_000 });
+}, 300_000);
+afterAll(() => settle?.stop());
+
+const violations = async (checkoutId: string) =>
+  formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 10_000 }));
+
+/** How many rounds of the compensation have ended: its refreshAttention activities completed. */
+async function refreshes(checkoutId: string): Promise<number> {
+  const events = (await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).fetchHistory()).events ?? [];
+  const scheduled = new Set(
+    events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshAttention').map((event) => String(event.eventId)),
+  );
+  return events.filter((event) => scheduled.has(String(event.activityTaskCompletedEventAttributes?.scheduledEventId))).length;
+}
+
+/** Asks the compensation to retry now; answers whether the round ended (or the workflow closed) within the time. */
+async function retryRound(checkoutId: string, withinMs: number): Promise<boolean> {
+  const compensation = settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId));
+  const before = await refreshes(checkoutId);
+  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
+  return eventually(
+    'the compensation round to end',
+    async () => (await compensation.describe()).status.name !== 'RUNNING' || (await refreshes(checkoutId)) > before,
+    withinMs,
+  ).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Makes the database refuse, for good, every new refund of one order (its reservation); answers how to mend it. */
+async function refuseRefundReservation(orderId: string): Promise<() => Promise<void>> {
+  const fn = `refuse_${randomBytes(4).toString('hex')}`;
+  await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    IF NEW.payment_order_id = '${orderId}' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON refunds FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+  let dropped = false;
+  return async () => {
+    if (dropped) return;
+    dropped = true;
+    await settle.pool.query(`DROP TRIGGER ${fn} ON refunds`);
+    await settle.pool.query(`DROP FUNCTION ${fn}()`);
+  };
+}
+
+describe('adversary13: undo steps the database refuses for good', () => {
+  it("a checkout's refund whose reservation the books refuse: the checkout names the capture, nothing reaches the PSP, and once mended the compensation refunds it once", async () => {
+    const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
+    settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
+    const checkoutId = await settle.createCheckout({
+      capture: 'manual',
+      paymentMethod: visa,
+      orders: [
+        { sellerId: uniqueId('seller'), amount: 2600 },
+        { sellerId: uniqueId('seller'), amount: 700, paymentMethod: declines },
+      ],
+    });
+    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+    const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+    const mend = await refuseRefundReservation(orderId);
+    try {
+      expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
+      const result = await settle.checkoutResult(checkoutId);
+      expect({ status: result.status, order: result.orders[0]!.status, attention: result.attention?.code, held: result.attention?.heldAmount }).toEqual({
+        status: 'FAILED',
+        order: 'SUCCEEDED',
+        attention: 'refund_refused',
+        held: 2600,
+      });
+      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 2600, amountRefunded: 0 })]);
+      // A round while the books still refuse: it ends, the record unchanged, the compensation still retrying.
+      expect(await retryRound(checkoutId, 60_000)).toBe(true);
+      expect((await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).describe()).status.name).toBe('RUNNING');
+      expect((await settle.checkout(checkoutId)).attention?.heldAmount).toBe(2600);
+
+      await mend();
+      expect(await retryRound(checkoutId, 60_000)).toBe(true);
+      const mended = await settle.checkout(checkoutId);
+      expect({ order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount, attention: mended.attention }).toEqual({
+        order: 'REFUNDED',
+        refunded: 2600,
+        attention: null,
+      });
+      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 2600, amountRefunded: 2600 })]);
+      await expectBooksAgree(settle.pool, settle.psp, mended);
+      expect(await violations(checkoutId)).toBe('');
+    } finally {
+      await mend();
+    }
+  }, 300_000);
+});
