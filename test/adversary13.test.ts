@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { compensationWorkflowId } from '../domain/ids';
+import { compensationRefundId, refundWorkflowId } from '../domain/refund';
 import { expectBooksAgree } from './support/agreement';
 import { checkInvariants, formatViolations } from './support/invariants';
+import { refuseWrite } from './support/refusedBooking';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 /**
@@ -42,6 +44,35 @@ async function retryRound(checkoutId: string, withinMs: number): Promise<boolean
     () => true,
     () => false,
   );
+}
+
+/**
+ * A manual-capture checkout of a captured order and a sibling whose capture is declined: the checkout refunds
+ * the captured one, the PSP makes the refund, and the books refuse (for good) to mark it SUCCEEDED.
+ */
+async function refusedCheckoutRefund(amount: number): Promise<{ checkoutId: string; orderId: string; mend: () => Promise<void> }> {
+  const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
+  settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
+  const checkoutId = await settle.createCheckout({
+    capture: 'manual',
+    paymentMethod: visa,
+    orders: [
+      { sellerId: uniqueId('seller'), amount },
+      { sellerId: uniqueId('seller'), amount: 800, paymentMethod: declines },
+    ],
+  });
+  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+  const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+  const mend = await refuseWrite(settle, { table: 'refunds', column: 'payment_order_id', id: orderId, status: 'SUCCEEDED' });
+  expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
+  const result = await settle.checkoutResult(checkoutId);
+  expect({ status: result.status, attention: result.attention?.code, held: result.attention?.heldAmount }).toEqual({
+    status: 'FAILED',
+    attention: 'refund_refused',
+    held: amount,
+  });
+  expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: amount, amountRefunded: amount })]);
+  return { checkoutId, orderId, mend };
 }
 
 /** Makes the database refuse, for good, every new refund of one order (its reservation); answers how to mend it. */
@@ -98,6 +129,34 @@ describe('adversary13: undo steps the database refuses for good', () => {
         attention: null,
       });
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 2600, amountRefunded: 2600 })]);
+      await expectBooksAgree(settle.pool, settle.psp, mended);
+      expect(await violations(checkoutId)).toBe('');
+    } finally {
+      await mend();
+    }
+  }, 300_000);
+
+  it('a compensation round whose refund the books still refuse: the round ends (refused), the compensation keeps its own retries, and once mended it records the refund the PSP made', async () => {
+    const { checkoutId, orderId, mend } = await refusedCheckoutRefund(3300);
+    try {
+      const compensation = settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId));
+      const refund = settle.temporal.workflow.getHandle(refundWorkflowId(compensationRefundId(orderId)));
+      // The refund left PENDING is run again, fails again on the books' refusal, and the round ends on it,
+      // twice: the compensation neither fails nor loops on it.
+      for (const round of [1, 2]) {
+        expect([round, await retryRound(checkoutId, 120_000)]).toEqual([round, true]);
+        expect([round, (await compensation.describe()).status.name, (await refund.describe()).status.name]).toEqual([round, 'RUNNING', 'FAILED']);
+      }
+      expect((await settle.checkout(checkoutId)).attention).toMatchObject({ code: 'refund_refused', heldAmount: 3300 });
+      // What the PSP did is not done twice.
+      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 3300, amountRefunded: 3300 })]);
+
+      await mend();
+      expect(await retryRound(checkoutId, 120_000)).toBe(true);
+      expect((await compensation.result()).attention).toBeNull();
+      const mended = await settle.checkout(checkoutId);
+      expect({ order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({ order: 'REFUNDED', refunded: 3300 });
+      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 3300, amountRefunded: 3300 })]);
       await expectBooksAgree(settle.pool, settle.psp, mended);
       expect(await violations(checkoutId)).toBe('');
     } finally {

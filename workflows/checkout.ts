@@ -305,9 +305,12 @@ async function settleAbandonedOrder(order: PaymentOrderInput): Promise<PaymentOr
   } catch (error) {
     // The release found the order captured at the PSP and the books refused the capture: the order now says
     // so (capture_not_booked), and the checkout ends on it, naming the money, instead of failing unfinished.
-    // Any other write the books refuse for good ends it the same way, on the order as the books have it: its
-    // record says what is held, and the compensation tries again.
-    const answered = (isCaptureNotBooked(error) && patched(ABANDONED_CAPTURE_NOT_BOOKED)) || (isRefusedForGood(error) && patched(ABANDONED_RELEASE_REFUSED));
+    // Any other write the books refuse for good, on an order they have AUTHORIZED, ends it the same way: their
+    // record says the hold, and the compensation tries again. On a PENDING order it still fails the workflow:
+    // the books' record of such an order cannot say what the PSP holds.
+    const answered =
+      (isCaptureNotBooked(error) && patched(ABANDONED_CAPTURE_NOT_BOOKED)) ||
+      (state.status === 'AUTHORIZED' && isRefusedForGood(error) && patched(ABANDONED_RELEASE_REFUSED));
     if (!answered) throw error;
   }
   return untilDone.paymentOrderState(order.paymentOrderId);

@@ -10,6 +10,8 @@ const FIRST_LOOK_MS = 2_000;
 const LONGEST_LOOK_MS = 10 * 60_000; // a refund that stays unanswered for days must not fill the history
 /** patched() id: a compensation refund whose write the books refuse for good answers 'refused'. */
 const REFUND_REFUSED_BY_BOOKS = 'compensation-refund-refused-for-good';
+/** patched() id: a refund a compensation runs again is waited for; failing again, it ends the round. */
+const RESTARTED_REFUND_AWAITED = 'compensation-restarted-refund-awaited';
 
 /**
  * Gives money back for a captured payment order: refund at the PSP, then in one database transaction debit
@@ -70,15 +72,25 @@ async function refundRounds(
     // A refund accepted by the API whose workflow is not running (its start failed and was never retried,
     // or it was terminated) would be waited on for ever: run it again. The PSP call repeats under the
     // same idempotency key, so a refund already made is not made twice. One still running is left be.
+    const restarted: Array<Promise<unknown>> = [];
     for (const inFlight of next.refundsInFlight) {
-      await startChild(refundWorkflow, {
+      const child = await startChild(refundWorkflow, {
         workflowId: refundWorkflowId(inFlight.refund.refundId),
         args: [inFlight.refund, inFlight.reason],
         parentClosePolicy: 'ABANDON',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       }).catch((error: unknown) => {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        return undefined;
       });
+      if (child) restarted.push(child.result());
+    }
+    // A refund run again is waited for. Should it fail again (the books refusing its record for good), this
+    // answers 'refused' rather than starting it again and again: the compensation's next round does.
+    if (restarted.length > 0 && patched(RESTARTED_REFUND_AWAITED)) {
+      const ended = await Promise.allSettled(restarted);
+      if (ended.some((outcome) => outcome.status === 'rejected')) return 'refused';
+      continue;
     }
     await sleep(wait);
     wait = Math.min(wait * 2, LONGEST_LOOK_MS);
