@@ -1,6 +1,6 @@
 import { ServiceError, type WorkflowSignalInput } from '@temporalio/client';
 import Stripe from 'stripe';
-import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
+import { paymentOrderWorkflowId } from '../domain/ids';
 import { recordHeldFailure } from '../db/paymentOrders';
 import { pspIdempotencyKey } from '../psp/types';
 import { expectBooksAgree } from './support/agreement';
@@ -8,6 +8,7 @@ import { expectMendedAndRefunded, refuseCaptureBooking, waitingForCapture } from
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 import { authenticate, checkoutAwaitingAuthentication, deliverStripeEvent, intentEvent, signalsReceived as stripeSignalsReceived } from './support/stripeWebhooks';
 import { Receiver } from './support/webhookReceiver';
+import { retryCompensationRound } from './support/compensationRounds';
 
 /**
  * Stripe's webhooks wake a payment order without a transaction held across the signal (signal, then record),
@@ -171,24 +172,6 @@ describe('adversary12: payment_order.release_refused and payment_order.capture_n
     await receiver.stop();
   });
 
-  /** How many compensation rounds have ended (each ends with refreshAttention). */
-  async function roundsEnded(checkoutId: string): Promise<number> {
-    const history = await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).fetchHistory();
-    const events = history.events ?? [];
-    const refreshes = new Set(
-      events
-        .filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshAttention')
-        .map((event) => String(event.eventId)),
-    );
-    return events.filter((event) => refreshes.has(String(event.activityTaskCompletedEventAttributes?.scheduledEventId))).length;
-  }
-
-  async function retryRound(checkoutId: string): Promise<void> {
-    const before = await roundsEnded(checkoutId).catch(() => 0);
-    expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-    await eventually('the compensation round to end', async () => (await roundsEnded(checkoutId)) > before, 60_000);
-  }
-
   it('release refused round after round, then a late capture the books refuse round after round, then mended: each event once, delivered once', async () => {
     const created = await settle.post('/v1/webhook-endpoints', {
       url: `${receiver.url}/held`,
@@ -213,17 +196,17 @@ describe('adversary12: payment_order.release_refused and payment_order.capture_n
     expect(await orderEvents(orderId, 'payment_order.release_refused')).toEqual([['payment_order.release_refused', 'AUTHORIZED', 'release_refused']]);
 
     // Refused again, twice: the order is still in the state it entered; no new event.
-    await retryRound(checkoutId);
-    await retryRound(checkoutId);
+    expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
+    expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
     expect(await orderEvents(orderId, 'payment_order.release_refused')).toHaveLength(1);
 
     // The PSP captures it after all (late, or from its dashboard) and the books refuse the capture.
     const mend = await refuseCaptureBooking(settle, orderId);
     try {
       await settle.psp.psp.capture({ pspReference: pspReference!, amount, idempotencyKey: pspIdempotencyKey(orderId, 'capture') });
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       expect((await settle.checkout(checkoutId)).attention?.code).toBe('capture_not_booked');
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       expect(await orderEvents(orderId)).toEqual([
         ['payment_order.authorized', 'AUTHORIZED', null],
         ['payment_order.release_refused', 'AUTHORIZED', 'release_refused'],
@@ -269,8 +252,8 @@ describe('adversary12: payment_order.release_refused and payment_order.capture_n
         attention: 'capture_not_booked',
       });
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount })]);
-      await retryRound(checkoutId);
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       expect(await orderEvents(orderId)).toEqual([
         ['payment_order.authorized', 'AUTHORIZED', null],
         ['payment_order.capture_not_booked', 'AUTHORIZED', 'capture_not_booked'],

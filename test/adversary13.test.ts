@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { compensationWorkflowId } from '../domain/ids';
 import { compensationRefundId, refundWorkflowId } from '../domain/refund';
 import { expectBooksAgree } from './support/agreement';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { refuseWrite } from './support/refusedBooking';
+import { retryCompensationRound } from './support/compensationRounds';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 /**
@@ -21,30 +21,6 @@ afterAll(() => settle?.stop());
 
 const violations = async (checkoutId: string) =>
   formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 10_000 }));
-
-/** How many rounds of the compensation have ended: its refreshAttention activities completed. */
-async function refreshes(checkoutId: string): Promise<number> {
-  const events = (await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).fetchHistory()).events ?? [];
-  const scheduled = new Set(
-    events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshAttention').map((event) => String(event.eventId)),
-  );
-  return events.filter((event) => scheduled.has(String(event.activityTaskCompletedEventAttributes?.scheduledEventId))).length;
-}
-
-/** Asks the compensation to retry now; answers whether the round ended (or the workflow closed) within the time. */
-async function retryRound(checkoutId: string, withinMs: number): Promise<boolean> {
-  const compensation = settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId));
-  const before = await refreshes(checkoutId);
-  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-  return eventually(
-    'the compensation round to end',
-    async () => (await compensation.describe()).status.name !== 'RUNNING' || (await refreshes(checkoutId)) > before,
-    withinMs,
-  ).then(
-    () => true,
-    () => false,
-  );
-}
 
 /**
  * A manual-capture checkout of a captured order and a sibling whose capture is declined: the checkout refunds
@@ -75,21 +51,6 @@ async function refusedCheckoutRefund(amount: number): Promise<{ checkoutId: stri
   return { checkoutId, orderId, mend };
 }
 
-/** Makes the database refuse, for good, every new refund of one order (its reservation); answers how to mend it. */
-async function refuseRefundReservation(orderId: string): Promise<() => Promise<void>> {
-  const fn = `refuse_${randomBytes(4).toString('hex')}`;
-  await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    IF NEW.payment_order_id = '${orderId}' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
-  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON refunds FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
-  let dropped = false;
-  return async () => {
-    if (dropped) return;
-    dropped = true;
-    await settle.pool.query(`DROP TRIGGER ${fn} ON refunds`);
-    await settle.pool.query(`DROP FUNCTION ${fn}()`);
-  };
-}
-
 describe('adversary13: undo steps the database refuses for good', () => {
   it("a checkout's refund whose reservation the books refuse: the checkout names the capture, nothing reaches the PSP, and once mended the compensation refunds it once", async () => {
     const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
@@ -104,7 +65,7 @@ describe('adversary13: undo steps the database refuses for good', () => {
     });
     await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
     const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
-    const mend = await refuseRefundReservation(orderId);
+    const mend = await refuseWrite(settle, { table: 'refunds', column: 'payment_order_id', id: orderId, on: 'INSERT' });
     try {
       expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
       const result = await settle.checkoutResult(checkoutId);
@@ -116,12 +77,12 @@ describe('adversary13: undo steps the database refuses for good', () => {
       });
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 2600, amountRefunded: 0 })]);
       // A round while the books still refuse: it ends, the record unchanged, the compensation still retrying.
-      expect(await retryRound(checkoutId, 60_000)).toBe(true);
+      expect(await retryCompensationRound(settle, checkoutId, 60_000)).toBe(true);
       expect((await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).describe()).status.name).toBe('RUNNING');
       expect((await settle.checkout(checkoutId)).attention?.heldAmount).toBe(2600);
 
       await mend();
-      expect(await retryRound(checkoutId, 60_000)).toBe(true);
+      expect(await retryCompensationRound(settle, checkoutId, 60_000)).toBe(true);
       const mended = await settle.checkout(checkoutId);
       expect({ order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount, attention: mended.attention }).toEqual({
         order: 'REFUNDED',
@@ -144,7 +105,7 @@ describe('adversary13: undo steps the database refuses for good', () => {
       // The refund left PENDING is run again, fails again on the books' refusal, and the round ends on it,
       // twice: the compensation neither fails nor loops on it.
       for (const round of [1, 2]) {
-        expect([round, await retryRound(checkoutId, 120_000)]).toEqual([round, true]);
+        expect([round, await retryCompensationRound(settle, checkoutId, 120_000)]).toEqual([round, true]);
         expect([round, (await compensation.describe()).status.name, (await refund.describe()).status.name]).toEqual([round, 'RUNNING', 'FAILED']);
       }
       expect((await settle.checkout(checkoutId)).attention).toMatchObject({ code: 'refund_refused', heldAmount: 3300 });
@@ -152,7 +113,7 @@ describe('adversary13: undo steps the database refuses for good', () => {
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 3300, amountRefunded: 3300 })]);
 
       await mend();
-      expect(await retryRound(checkoutId, 120_000)).toBe(true);
+      expect(await retryCompensationRound(settle, checkoutId, 120_000)).toBe(true);
       expect((await compensation.result()).attention).toBeNull();
       const mended = await settle.checkout(checkoutId);
       expect({ order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({ order: 'REFUNDED', refunded: 3300 });

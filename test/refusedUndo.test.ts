@@ -2,6 +2,7 @@ import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { expectBooksAgree } from './support/agreement';
 import { refuseWrite, waitingForCapture } from './support/refusedBooking';
+import { retryCompensationRound } from './support/compensationRounds';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
 /**
@@ -23,27 +24,6 @@ afterAll(() => settle?.stop());
 const invariantsHold = async (checkoutId: string) =>
   expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
 
-/** Asks the compensation to retry now and waits for the round to end (its record refreshed) or the workflow to close. */
-async function retryRound(checkoutId: string): Promise<void> {
-  const compensation = settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId));
-  const before = await refreshes(checkoutId);
-  expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-  await eventually(
-    'the compensation round to end',
-    async () => (await compensation.describe()).status.name !== 'RUNNING' || (await refreshes(checkoutId)) > before,
-    60_000,
-  );
-}
-
-/** How many rounds of the compensation have ended: its refreshAttention activities completed. */
-async function refreshes(checkoutId: string): Promise<number> {
-  const events = (await settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId)).fetchHistory()).events ?? [];
-  const scheduled = new Set(
-    events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshAttention').map((event) => String(event.eventId)),
-  );
-  return events.filter((event) => scheduled.has(String(event.activityTaskCompletedEventAttributes?.scheduledEventId))).length;
-}
-
 describe('a release or refund the PSP made and the database refuses to record, for good', () => {
   it('an abandoned order released by its checkout: the checkout still ends, naming the hold; once mended, the compensation records the release', async () => {
     const { checkoutId, orderId } = await waitingForCapture(settle, 2300);
@@ -64,7 +44,7 @@ describe('a release or refund the PSP made and the database refuses to record, f
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'canceled', amountCaptured: 0 })]);
 
       await mend();
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       const mended = await settle.checkout(checkoutId);
       expect({ status: mended.status, order: mended.orders[0]!.status, attention: mended.attention }).toEqual({ status: 'CANCELED', order: 'VOIDED', attention: null });
       await expectBooksAgree(settle.pool, settle.psp, mended);
@@ -87,7 +67,7 @@ describe('a release or refund the PSP made and the database refuses to record, f
     settle.psp.inject({ operation: 'void', paymentMethod: card }, { kind: 'transient', times: 0 });
     const mend = await refuseWrite(settle, { table: 'payment_orders', column: 'id', id: orderId, status: 'VOIDED' });
     try {
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       const compensation = settle.temporal.workflow.getHandle(compensationWorkflowId(checkoutId));
       expect((await compensation.describe()).status.name).toBe('RUNNING');
       const still = await settle.checkout(checkoutId);
@@ -98,7 +78,7 @@ describe('a release or refund the PSP made and the database refuses to record, f
       });
 
       await mend();
-      await retryRound(checkoutId);
+      expect(await retryCompensationRound(settle, checkoutId)).toBe(true);
       expect((await compensation.result()).attention).toBeNull();
       const mended = await settle.checkout(checkoutId);
       expect({ order: mended.orders[0]!.status, attention: mended.attention }).toEqual({ order: 'VOIDED', attention: null });

@@ -15,16 +15,18 @@ export function refuseCaptureBooking(settle: TestSettle, orderId: string): Promi
 
 /**
  * Makes the database refuse, for good (a check violation, SQLSTATE 23514), every update that moves a row of
- * `table` whose `column` is `id` to `status`; answers how to mend it.
+ * `table` whose `column` is `id` to `status` (or, with `on: 'INSERT'`, every new such row); answers how to
+ * mend it.
  */
 export async function refuseWrite(
   settle: TestSettle,
-  rows: { table: 'payment_orders' | 'refunds'; column: 'id' | 'payment_order_id'; id: string; status: string },
+  rows: { table: 'payment_orders' | 'refunds'; column: 'id' | 'payment_order_id'; id: string; status?: string; on?: 'UPDATE' | 'INSERT' },
 ): Promise<() => Promise<void>> {
   const fn = `refuse_${randomBytes(4).toString('hex')}`;
+  const status = rows.status === undefined ? '' : ` AND NEW.status = '${rows.status}'`;
   await settle.pool.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    IF NEW.${rows.column} = '${rows.id}' AND NEW.status = '${rows.status}' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
-  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE UPDATE ON ${rows.table} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    IF NEW.${rows.column} = '${rows.id}'${status} THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+  await settle.pool.query(`CREATE TRIGGER ${fn} BEFORE ${rows.on ?? 'UPDATE'} ON ${rows.table} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
   let dropped = false;
   return async () => {
     if (dropped) return;
