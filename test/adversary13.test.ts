@@ -2,9 +2,9 @@ import { compensationWorkflowId } from '../domain/ids';
 import { compensationRefundId, refundWorkflowId } from '../domain/refund';
 import { expectBooksAgree } from './support/agreement';
 import { checkInvariants, formatViolations } from './support/invariants';
-import { refuseWrite } from './support/refusedBooking';
+import { refuseWrite, waitingForCaptureBesideADecline } from './support/refusedBooking';
 import { retryCompensationRound } from './support/compensationRounds';
-import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
+import { startSettle, type TestSettle } from './support/settle';
 
 /**
  * Undo steps (a release, a refund) whose write the database refuses for good, taken as an answer by the
@@ -27,18 +27,7 @@ const violations = async (checkoutId: string) =>
  * the captured one, the PSP makes the refund, and the books refuse (for good) to mark it SUCCEEDED.
  */
 async function refusedCheckoutRefund(amount: number): Promise<{ checkoutId: string; orderId: string; mend: () => Promise<void> }> {
-  const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
-  settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
-  const checkoutId = await settle.createCheckout({
-    capture: 'manual',
-    paymentMethod: visa,
-    orders: [
-      { sellerId: uniqueId('seller'), amount },
-      { sellerId: uniqueId('seller'), amount: 800, paymentMethod: declines },
-    ],
-  });
-  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
-  const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+  const { checkoutId, orderId } = await waitingForCaptureBesideADecline(settle, amount);
   const mend = await refuseWrite(settle, { table: 'refunds', column: 'payment_order_id', id: orderId, status: 'SUCCEEDED' });
   expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);
   const result = await settle.checkoutResult(checkoutId);
@@ -53,18 +42,7 @@ async function refusedCheckoutRefund(amount: number): Promise<{ checkoutId: stri
 
 describe('adversary13: undo steps the database refuses for good', () => {
   it("a checkout's refund whose reservation the books refuse: the checkout names the capture, nothing reaches the PSP, and once mended the compensation refunds it once", async () => {
-    const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
-    settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
-    const checkoutId = await settle.createCheckout({
-      capture: 'manual',
-      paymentMethod: visa,
-      orders: [
-        { sellerId: uniqueId('seller'), amount: 2600 },
-        { sellerId: uniqueId('seller'), amount: 700, paymentMethod: declines },
-      ],
-    });
-    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
-    const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+    const { checkoutId, orderId } = await waitingForCaptureBesideADecline(settle, 2600);
     const mend = await refuseWrite(settle, { table: 'refunds', column: 'payment_order_id', id: orderId, on: 'INSERT' });
     try {
       expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);

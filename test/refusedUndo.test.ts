@@ -1,7 +1,7 @@
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
 import { checkInvariants, formatViolations } from './support/invariants';
 import { expectBooksAgree } from './support/agreement';
-import { refuseWrite, waitingForCapture } from './support/refusedBooking';
+import { refuseWrite, waitingForCapture, waitingForCaptureBesideADecline } from './support/refusedBooking';
 import { retryCompensationRound } from './support/compensationRounds';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
@@ -91,18 +91,7 @@ describe('a release or refund the PSP made and the database refuses to record, f
   }, 240_000);
 
   it("a checkout's refund of a captured sibling: the checkout still ends FAILED, naming the capture; once mended, the refund the PSP made is recorded, not made twice", async () => {
-    const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
-    settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
-    const checkoutId = await settle.createCheckout({
-      capture: 'manual',
-      paymentMethod: visa,
-      orders: [
-        { sellerId: uniqueId('seller'), amount: 4200 },
-        { sellerId: uniqueId('seller'), amount: 800, paymentMethod: declines },
-      ],
-    });
-    await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
-    const orderId = (await settle.checkout(checkoutId)).orders[0]!.orderId;
+    const { checkoutId, orderId } = await waitingForCaptureBesideADecline(settle, 4200);
     const mend = await refuseWrite(settle, { table: 'refunds', column: 'payment_order_id', id: orderId, status: 'SUCCEEDED' });
     try {
       expect((await settle.post(`/v1/checkouts/${checkoutId}/capture`, {})).status).toBe(202);

@@ -46,6 +46,25 @@ export async function waitingForCapture(settle: TestSettle, amount: number): Pro
 }
 
 /**
+ * A manual-capture checkout of two orders waiting for its capture, the second's capture to be declined by the
+ * PSP: capturing the checkout then captures the first and refunds it. The first order's id.
+ */
+export async function waitingForCaptureBesideADecline(settle: TestSettle, amount: number): Promise<{ checkoutId: string; orderId: string }> {
+  const [visa, declines] = [await settle.psp.paymentMethod('visa'), await settle.psp.paymentMethod('visa')];
+  settle.psp.inject({ operation: 'capture', paymentMethod: declines }, { kind: 'decline', code: 'expired_card' });
+  const checkoutId = await settle.createCheckout({
+    capture: 'manual',
+    paymentMethod: visa,
+    orders: [
+      { sellerId: uniqueId('seller'), amount },
+      { sellerId: uniqueId('seller'), amount: 800, paymentMethod: declines },
+    ],
+  });
+  await eventually('the checkout to wait for its capture', async () => (await settle.checkout(checkoutId)).status === 'REQUIRES_CAPTURE');
+  return { checkoutId, orderId: (await settle.checkout(checkoutId)).orders[0]!.orderId };
+}
+
+/**
  * Mends the database; a retry of the canceled checkout's compensation then books the capture the PSP made
  * and gives it back: the order refunded, the books, the PSP and the invariants agreeing.
  */
