@@ -98,5 +98,5 @@ export async function recordHeldFailure(db: Queryable, paymentOrderId: string, f
   );
 }
 
-/** Why an order the books have AUTHORIZED has no hold the PSP will let go: each is an event of its own. */
+/** Why the PSP has the money of an order the books have AUTHORIZED, as a hold it keeps or a capture: each is an event of its own. */
 export type HeldFailureCode = 'release_refused' | 'capture_not_booked';
