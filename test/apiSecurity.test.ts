@@ -31,11 +31,13 @@ beforeAll(async () => {
       done();
     },
   });
+  // Databases of their own: an endpoint is sent every event of its database, and the shared one takes other
+  // suites' events all the while, which would queue ahead of this file's and fill its delivery logs.
   [strict, dev] = await Promise.all([
-    startSettle({ logger: pino({ level: 'trace' }, capture), webhooks: { allowPrivateNetworks: false, delivery: policy } }),
-    startSettle({ webhooks: { allowPrivateNetworks: true, delivery: policy } }),
+    startSettle({ isolatedDatabase: true, logger: pino({ level: 'trace' }, capture), webhooks: { allowPrivateNetworks: false, delivery: policy } }),
+    startSettle({ isolatedDatabase: true, webhooks: { allowPrivateNetworks: true, delivery: policy } }),
   ]);
-});
+}, 120_000);
 afterAll(() => Promise.all([strict?.stop(), dev?.stop()]));
 
 interface RawAnswer {
