@@ -72,7 +72,8 @@ async function refundRounds(
     // A refund accepted by the API whose workflow is not running (its start failed and was never retried,
     // or it was terminated) would be waited on for ever: run it again. The PSP call repeats under the
     // same idempotency key, so a refund already made is not made twice. One still running is left be.
-    const restarted: Array<Promise<unknown>> = [];
+    /** Whether each refund run again here failed again (never rejects: the old path below does not wait for it). */
+    const restarted: Array<Promise<boolean>> = [];
     for (const inFlight of next.refundsInFlight) {
       const child = await startChild(refundWorkflow, {
         workflowId: refundWorkflowId(inFlight.refund.refundId),
@@ -83,13 +84,12 @@ async function refundRounds(
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
         return undefined;
       });
-      if (child) restarted.push(child.result());
+      if (child) restarted.push(child.result().then(() => false, () => true));
     }
     // A refund run again is waited for. Should it fail again (the books refusing its record for good), this
     // answers 'refused' rather than starting it again and again: the compensation's next round does.
     if (restarted.length > 0 && patched(RESTARTED_REFUND_AWAITED)) {
-      const ended = await Promise.allSettled(restarted);
-      if (ended.some((outcome) => outcome.status === 'rejected')) return 'refused';
+      if ((await Promise.all(restarted)).some((failedAgain) => failedAgain)) return 'refused';
       continue;
     }
     await sleep(wait);
