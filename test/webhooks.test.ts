@@ -184,32 +184,33 @@ describe('Stripe webhooks', () => {
     await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
-  it('hold no database transaction open while they wake the payment order (the event feed would wait on it)', async () => {
+  it('hold no transaction with their write open while they wake the payment order (the event feed would wait on it)', async () => {
     const { checkoutId, intent } = await checkoutAwaitingAuthentication();
     const authenticated = await authenticate(intent);
     // The outbox feed serves only events older than every running transaction, cluster-wide. While the signal
-    // is in flight, every transaction that began before it must end.
-    let olderStillRunning: unknown;
+    // is in flight, no transaction may hold the route's write (its lock on stripe_webhook_events): one that did
+    // would stay open until the signal returned.
+    let writeHeld: unknown;
     duringPspEventSignal = async () => {
-      const { rows: started } = await settle.pool.query('SELECT clock_timestamp() AS at');
-      olderStillRunning = await eventually(
-        'the transactions begun before the signal to end',
+      writeHeld = await eventually(
+        'no open transaction to hold a write to stripe_webhook_events',
         async () => {
           const { rows } = await settle.pool.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < $1 AND pid <> pg_backend_pid()`,
-            [started[0].at],
+            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE c.relname = 'stripe_webhook_events' AND l.mode = 'RowExclusiveLock' AND l.granted
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.pid <> pg_backend_pid()`,
           );
           return rows[0].n === 0 ? 'none' : undefined;
         },
         5_000,
-      ).catch(() => 'one still running after 5 s');
+      ).catch(() => 'one held it for 5 s');
     };
     try {
       expect(await deliver(intentEvent('payment_intent.amount_capturable_updated', authenticated))).toEqual({ status: 200, body: { received: true, duplicate: false } });
     } finally {
       duringPspEventSignal = undefined;
     }
-    expect(olderStillRunning).toBe('none');
+    expect(writeHeld).toBe('none');
     expect((await settle.checkoutResult(checkoutId)).status).toBe('SUCCEEDED');
   });
 
