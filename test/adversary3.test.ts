@@ -251,18 +251,21 @@ describe('adversary3: a worker dies after a local activity committed, before its
 });
 
 describe('adversary3: a capture booked by the activity that made it', () => {
-  it('a booking that outlives its attempt (the order row locked past start-to-close): captured once, booked once', async () => {
+  it('a booking that outlives its attempt (the orders locked past start-to-close): captured once, booked once', async () => {
     const card = await settle.psp.paymentMethod('visa');
     // The capture answers late in its attempt, so the booking starts near the deadline.
     settle.psp.inject({ operation: 'capture', paymentMethod: card }, { kind: 'slow', ms: 20_000, times: 1 });
     const checkoutId = await settle.createCheckout({ paymentMethod: card, orders: [{ sellerId: seller(), amount: 4200 }] });
     const orderId = await eventually('the order to exist', async () => (await settle.checkout(checkoutId)).orders[0]?.orderId);
     await eventually('the capture to be under way', () => activityScheduled(settle.temporal, paymentOrderWorkflowId(orderId), 'captureAndBookPaymentOrder'), 60_000);
-    // Someone holds the order's row: the booking waits on it past the attempt's 30 s.
+    // Someone holds the orders' table (this file's database is its own): the booking waits on it past the
+    // attempt's 30 s. A table lock takes no transaction id, unlike a row lock, so the outbox feeds of the other
+    // suites (transaction ids are the cluster's) do not wait on it meanwhile.
     const blocker = await settle.pool.connect();
     try {
       await blocker.query('BEGIN');
-      await blocker.query('SELECT 1 FROM payment_orders WHERE id = $1 FOR UPDATE', [orderId]);
+      await blocker.query('LOCK TABLE payment_orders IN EXCLUSIVE MODE');
+      expect((await blocker.query('SELECT pg_current_xact_id_if_assigned() AS xid')).rows[0].xid).toBeNull();
       await eventually('the capture to be made at the PSP', async () => (await settle.psp.chargesFor(orderId)).some((charge) => charge.status === 'succeeded'), 60_000);
       await new Promise((resolve) => setTimeout(resolve, 20_000));
     } finally {
