@@ -13,7 +13,7 @@ import {
 } from '../../domain/status';
 import { findCheckoutView } from '../../db/checkouts';
 import type { EventRecord } from '../../db/events';
-import type { Pool } from '../../db/pool';
+import { withTransaction, type Pool } from '../../db/pool';
 import { verifyBooks, type Check } from '../../db/verify';
 import type { PspCharge } from './psps';
 
@@ -224,8 +224,14 @@ async function checkCheckout(input: InvariantInput, view: CheckoutView, refunds:
 /** The checkout as recorded, once it has finished and no refund of it is pending, or at the deadline as it then is. */
 async function settledView(pool: Pool, checkoutId: string, deadline: number): Promise<CheckoutView | undefined> {
   for (;;) {
-    const view = await findCheckoutView(pool, checkoutId);
-    const pending = await pool.query(`SELECT 1 FROM refunds WHERE checkout_id = $1 AND status = 'PENDING' LIMIT 1`, [checkoutId]);
+    // One snapshot: a refund committing between the two reads would leave a view older than "nothing pending".
+    const { view, pending } = await withTransaction(pool, async (client) => {
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return {
+        view: await findCheckoutView(client, checkoutId),
+        pending: await client.query(`SELECT 1 FROM refunds WHERE checkout_id = $1 AND status = 'PENDING' LIMIT 1`, [checkoutId]),
+      };
+    });
     const settled = view !== undefined && isTerminalCheckoutStatus(view.status) && pending.rowCount === 0;
     if (settled || Date.now() >= deadline) return view;
     await new Promise((resolve) => setTimeout(resolve, 100));
