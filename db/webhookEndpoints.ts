@@ -154,6 +154,9 @@ export function webhookDeliveryId(endpointId: string, eventId: string): string {
 /**
  * Records one delivery per event for an enabled endpoint, once (a repeat changes nothing), and answers the
  * groups that have deliveries waiting among them. A disabled endpoint gets none.
+ *
+ * A delivery is unique by its id and by (endpoint, event): the insert names no conflict target, so that a poll
+ * recording the same delivery at the same time as another finds it there on either index instead of failing.
  */
 export async function recordWebhookDeliveries(db: Queryable, endpointId: string, eventIds: string[]): Promise<string[]> {
   if (eventIds.length === 0) return [];
@@ -165,7 +168,7 @@ export async function recordWebhookDeliveries(db: Queryable, endpointId: string,
        JOIN events e ON e.id = d.event_id
       WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND status = 'enabled')
       ORDER BY e.txid, e.id
-     ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+     ON CONFLICT DO NOTHING`,
     [endpointId, ids, eventIds, WITHOUT_CHECKOUT_GROUP],
   );
   const { rows } = await db.query<{ delivery_group: string }>(

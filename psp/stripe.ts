@@ -3,6 +3,7 @@ import type pg from 'pg';
 import Stripe from 'stripe';
 import type { SettlementRow } from '../domain/settlement';
 import { isCurrency } from '../domain/money';
+import { recordedPaymentIntent, recordPaymentIntent } from '../db/stripePaymentIntents';
 import { PspDeclinedError, PspIdempotencyKeyReusedError, PspInvalidRequestError, PspTransientError, PspUnknownOutcomeError } from './errors';
 import { fromStripeAmount, StripeAmountError, toStripeAmount } from './stripeAmounts';
 import type {
@@ -211,7 +212,7 @@ export class StripePsp implements Psp {
   }
 
   async findPayment(paymentOrderId: string, options: PspCallOptions = {}): Promise<PspPayment | null> {
-    const intentId = await this.recordedIntent(paymentOrderId);
+    const intentId = await recordedPaymentIntent(this.pool, paymentOrderId);
     if (!intentId) return null;
     return this.classified(async () => {
       const intent = await this.stripe.paymentIntents.retrieve(intentId);
@@ -251,7 +252,7 @@ export class StripePsp implements Psp {
 
   /** The intent recorded for the order, or a new one, recorded before anything can confirm it. */
   private async intentFor(request: AuthorizeRequest): Promise<Stripe.PaymentIntent> {
-    const recorded = await this.recordedIntent(request.paymentOrderId);
+    const recorded = await recordedPaymentIntent(this.pool, request.paymentOrderId);
     if (recorded) return this.stripe.paymentIntents.retrieve(recorded);
     const intent = await this.stripe.paymentIntents.create(
       {
@@ -263,14 +264,9 @@ export class StripePsp implements Psp {
       },
       { idempotencyKey: `${request.idempotencyKey}:create` },
     );
-    const { rows } = await this.pool.query<{ payment_intent_id: string }>(
-      `INSERT INTO stripe_payment_intents (payment_order_id, payment_intent_id) VALUES ($1, $2)
-       ON CONFLICT (payment_order_id) DO UPDATE SET payment_order_id = EXCLUDED.payment_order_id
-       RETURNING payment_intent_id`,
-      [request.paymentOrderId, intent.id],
-    );
+    const first = await recordPaymentIntent(this.pool, request.paymentOrderId, intent.id);
     // Another attempt recorded its intent first: continue with that one; this one is never confirmed.
-    return rows[0]!.payment_intent_id === intent.id ? intent : this.stripe.paymentIntents.retrieve(rows[0]!.payment_intent_id);
+    return first === intent.id ? intent : this.stripe.paymentIntents.retrieve(first);
   }
 
   /** Stripe's fee on a captured intent, from its charge's balance transaction. */
@@ -279,14 +275,6 @@ export class StripePsp implements Psp {
     const charge = intent.latest_charge as Stripe.Charge | null;
     const balance = charge?.balance_transaction as Stripe.BalanceTransaction | null | undefined;
     return balance ? fromStripeAmount(balance.currency, balance.fee) : 0;
-  }
-
-  private async recordedIntent(paymentOrderId: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ payment_intent_id: string }>(
-      'SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1',
-      [paymentOrderId],
-    );
-    return rows[0]?.payment_intent_id;
   }
 
   private async classified<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
