@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +8,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
-import { freePort } from './ports';
+import { freePort, listenable } from './ports';
 import { isExecutable } from './pythonTools';
 
 const run = promisify(execFile);
@@ -205,14 +204,6 @@ export function serverArgs(root: string): string[] {
  * so these are drawn from below that, and checked free.
  */
 export const MAX_MEMBERSHIP_PORT = 32767;
-
-function listenable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 async function freeMembershipPort(avoid: ReadonlySet<number>): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
