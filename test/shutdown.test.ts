@@ -72,8 +72,13 @@ describe('a worker process stopped with SIGTERM', () => {
     expect(await first.exited).toBe(0);
 
     // Each capture's first attempt, the one running at SIGTERM, completed (capture and booking) on the stopped worker.
+    // An attempt that did not complete shows why: its failure and the stopped worker's last words.
     for (const orderId of orderIds) {
-      expect(await captureAttempts(orderId)).toEqual([{ attempt: 1, identity: first.identity, outcome: 'completed' }]);
+      const attempts = (await captureAttempts(orderId)).map((attempt) => ({
+        ...attempt,
+        workerOutput: attempt.outcome === 'completed' ? undefined : first.output().slice(-4000),
+      }));
+      expect(attempts).toEqual([{ attempt: 1, identity: first.identity, outcome: 'completed' }]);
     }
     const afterStop = (await pool.query('SELECT id, status FROM payment_orders WHERE checkout_id = $1', [checkoutId])).rows;
     expect(afterStop.map((order) => order.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
@@ -156,6 +161,8 @@ async function captureAttempts(paymentOrderId: string) {
       attempt: started?.activityTaskStartedEventAttributes?.attempt,
       identity: started?.activityTaskStartedEventAttributes?.identity,
       outcome: ended?.activityTaskCompletedEventAttributes ? 'completed' : ended?.activityTaskFailedEventAttributes ? 'failed' : ended ? 'timed out' : 'running',
+      // Shown only when the attempt failed, so that a failure says why (toEqual passes over an undefined key).
+      failure: ended?.activityTaskFailedEventAttributes?.failure?.message ?? undefined,
     };
   });
 }
