@@ -6,7 +6,7 @@ import { formatMoney } from '../domain/money';
 import { compensationRefundId, type RefundInput, type RefundReason } from '../domain/refund';
 import type { CheckoutStatus, PaymentOrderStatus } from '../domain/status';
 import { findCheckoutView, insertCheckout, recordAttention, transitionCheckout } from '../db/checkouts';
-import { moveSellerBalance } from '../db/books';
+import { CAPTURE_STEP, captureBooked, moveSellerBalance } from '../db/books';
 import { cancelPendingPaymentOrders, findPaymentOrderView, recordHeldFailure, transitionPaymentOrder } from '../db/paymentOrders';
 import { withTransaction, type Pool, type Queryable } from '../db/pool';
 import { refundsInFlight, reserveRefund, transitionRefund } from '../db/refunds';
@@ -78,17 +78,19 @@ export function createActivities({ pool, psp }: ActivityDeps) {
   /**
    * Books a capture: the order succeeds, the seller's wallet is credited and the ledger posted, together.
    * A capture found late (by a release) may belong to a finished checkout: its record is brought up to date
-   * in the same transaction.
+   * in the same transaction. A capture booked already changes nothing, whatever the order's status became
+   * since (a refund the client made before a lost answer's retry ran).
    */
   const bookCapture = (order: PaymentOrderInput, fee: number, late?: { pspReference: string }) =>
     withTransaction(pool, async (tx) => {
+      if (await captureBooked(tx, order.paymentOrderId)) return;
       if (late) await authorizedAtPsp(tx, order, late.pspReference);
       if (!(await transitionPaymentOrder(tx, order.paymentOrderId, 'SUCCEEDED', { fee, ...(late ?? {}) }))) return;
       if (late) await recordAttention(tx, order.checkoutId);
       await moveSellerBalance(tx, {
         fee,
         paymentOrderId: order.paymentOrderId,
-        step: 'capture',
+        step: CAPTURE_STEP,
         description: `capture of payment order ${order.paymentOrderId}`,
         sellerId: order.sellerId,
         currency: order.currency,

@@ -157,6 +157,8 @@ export function webhookDeliveryId(endpointId: string, eventId: string): string {
  *
  * A delivery is unique by its id and by (endpoint, event): the insert names no conflict target, so that a poll
  * recording the same delivery at the same time as another finds it there on either index instead of failing.
+ * The endpoint's row is locked against removal (an endpoint whose workflow could not be started is removed)
+ * until the deliveries commit; one removed meanwhile is read as gone, and nothing is recorded for it.
  */
 export async function recordWebhookDeliveries(db: Queryable, endpointId: string, eventIds: string[]): Promise<string[]> {
   if (eventIds.length === 0) return [];
@@ -166,7 +168,7 @@ export async function recordWebhookDeliveries(db: Queryable, endpointId: string,
      SELECT d.id, $1, e.id, e.txid, e.type, coalesce(e.checkout_id, $4)
        FROM unnest($2::text[], $3::bigint[]) AS d (id, event_id)
        JOIN events e ON e.id = d.event_id
-      WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND status = 'enabled')
+      WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND status = 'enabled' FOR KEY SHARE)
       ORDER BY e.txid, e.id
      ON CONFLICT DO NOTHING`,
     [endpointId, ids, eventIds, WITHOUT_CHECKOUT_GROUP],
