@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createActivities } from '../activities';
-import type { CheckoutInput, PaymentOrderInput } from '../domain/checkout';
-import type { Currency } from '../domain/money';
-import { insertCheckout } from '../db/checkouts';
+import type { PaymentOrderInput } from '../domain/checkout';
 import { createPool, withTransaction, type Pool } from '../db/pool';
 import { reserveRefund } from '../db/refunds';
-import { deleteWebhookEndpoint, insertWebhookEndpoint, recordWebhookDeliveries } from '../db/webhookEndpoints';
+import { deleteWebhookEndpoint, recordWebhookDeliveries } from '../db/webhookEndpoints';
 import { SimulatedPsp } from '../psp/simulated';
-import { uniqueId } from './support/settle';
+import { recordedOrder, recordedWebhookEndpoint } from './support/records';
 
 /**
  * A capture's booking that committed but whose answer never reached the workflow (the worker died after the
@@ -22,29 +20,6 @@ beforeAll(() => {
   activities = createActivities({ pool, psp: new SimulatedPsp(pool, { fee: { basisPoints: 290, fixed: 30 } }) });
 });
 afterAll(() => pool?.end());
-
-async function recordedOrder(amount: number): Promise<PaymentOrderInput> {
-  const checkoutId = `chk_${randomBytes(16).toString('hex')}`;
-  const order: PaymentOrderInput = {
-    paymentOrderId: `po_${randomBytes(16).toString('hex')}`,
-    checkoutId,
-    sellerId: uniqueId('seller'),
-    amount,
-    currency: 'USD' as Currency,
-    paymentMethod: 'pm_card_visa',
-  };
-  const input: CheckoutInput = {
-    checkoutId,
-    customerId: uniqueId('cus'),
-    currency: 'USD' as Currency,
-    capture: 'automatic',
-    allowPartial: false,
-    authorizationWindowMs: 60_000,
-    orders: [order],
-  };
-  await withTransaction(pool, (tx) => insertCheckout(tx, input, 'PROCESSING'));
-  return order;
-}
 
 /** A customer's refund as the API and the refund workflow make it: reserved, sent to the PSP, booked. */
 async function refundInFull(order: PaymentOrderInput, amount: number): Promise<void> {
@@ -71,7 +46,7 @@ async function capturedOnce(paymentOrderId: string): Promise<{ movements: number
 describe('a capture booked whose answer was lost, then refunded by the client, then retried', () => {
   for (const refunded of [{ name: 'in part', amount: 400 }, { name: 'in full', amount: 1_000 }]) {
     it(`answers the capture again and books nothing twice (refunded ${refunded.name})`, async () => {
-      const order = await recordedOrder(1_000);
+      const order = await recordedOrder(pool);
       const authorization = await activities.authorizePaymentOrder(order);
       expect(authorization.outcome).toBe('authorized');
       const pspReference = (authorization as { pspReference: string }).pspReference;
@@ -107,7 +82,7 @@ describe('refunds of one order booked at once', () => {
     const refused: string[] = [];
     const wrong: string[] = [];
     for (let round = 0; round < 40; round += 1) {
-      const order = await recordedOrder(1_000);
+      const order = await recordedOrder(pool);
       const authorization = await activities.authorizePaymentOrder(order);
       const captured = await activities.captureAndBookPaymentOrder(order, (authorization as { pspReference: string }).pspReference);
       expect(captured.outcome).toBe('done');
@@ -137,14 +112,8 @@ describe('an endpoint whose workflow could not be started, removed while a poll 
     const pollRefused: string[] = [];
     const removalRefused: string[] = [];
     for (let round = 0; round < 150; round += 1) {
-      const endpoint = await insertWebhookEndpoint(pool, {
-        id: `we_${randomBytes(16).toString('hex')}`,
-        url: 'https://example.com/hook',
-        events: ['*'],
-        description: null,
-        secret: `whsec_${randomBytes(16).toString('hex')}`,
-      });
-      const { checkoutId } = await recordedOrder(1_000);
+      const endpoint = await recordedWebhookEndpoint(pool);
+      const { checkoutId } = await recordedOrder(pool);
       const { rows: events } = await pool.query<{ id: string }>('SELECT id::text FROM events WHERE checkout_id = $1', [checkoutId]);
       await Promise.all([
         recordWebhookDeliveries(pool, endpoint.id, events.map((event) => event.id)).catch((error: { code?: string; message: string }) =>

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CheckoutInput } from '../domain/checkout';
 import type { Currency } from '../domain/money';
 import { moveSellerBalance } from '../db/books';
-import { insertCheckout } from '../db/checkouts';
 import { createPool, withTransaction, type Pool } from '../db/pool';
 import { recordPaymentIntent } from '../db/stripePaymentIntents';
-import { insertWebhookEndpoint, recordWebhookDeliveries } from '../db/webhookEndpoints';
-import { uniqueId } from './support/settle';
+import { recordWebhookDeliveries } from '../db/webhookEndpoints';
+import { recordedOrder, recordedWebhookEndpoint } from './support/records';
 
 /**
  * Writes that create a row on first use (a currency's PSP clearing and fee accounts, say) are made by many
@@ -28,32 +26,12 @@ function freshCurrency(): Currency {
   return String.fromCharCode(...letters) as Currency;
 }
 
-async function recordedOrder(currency: Currency): Promise<CheckoutInput['orders'][number]> {
-  const checkoutId = `chk_${randomBytes(16).toString('hex')}`;
-  const order = {
-    paymentOrderId: `po_${randomBytes(16).toString('hex')}`,
-    checkoutId,
-    sellerId: uniqueId('seller'),
-    amount: 1_000,
-    currency,
-    paymentMethod: 'pm_card_visa',
-  };
-  await withTransaction(pool, (tx) =>
-    insertCheckout(
-      tx,
-      { checkoutId, customerId: uniqueId('cus'), currency, capture: 'automatic', allowPartial: false, authorizationWindowMs: 60_000, orders: [order] },
-      'PROCESSING',
-    ),
-  );
-  return order;
-}
-
 describe('bookings made at once', () => {
   it('all land when they are the first in their currency (its ledger accounts created by whichever commits first)', async () => {
     const refused: string[] = [];
     for (let round = 0; round < 300; round += 1) {
       const currency = freshCurrency();
-      const orders = await Promise.all(Array.from({ length: 6 }, () => recordedOrder(currency)));
+      const orders = await Promise.all(Array.from({ length: 6 }, () => recordedOrder(pool, { currency })));
       await Promise.all(
         orders.map((order) =>
           withTransaction(pool, (tx) =>
@@ -85,7 +63,7 @@ describe('a Stripe PaymentIntent recorded by attempts at once', () => {
   it('is recorded once, and every attempt answers it, when they hold the same intent (a repeated create)', async () => {
     const refused: string[] = [];
     for (let round = 0; round < 150; round += 1) {
-      const { paymentOrderId } = await recordedOrder('USD' as Currency);
+      const { paymentOrderId } = await recordedOrder(pool);
       const intent = `pi_${randomBytes(12).toString('hex')}`;
       const answers: string[] = [];
       refused.push(...(await atOnce(6, async () => answers.push(await recordPaymentIntent(pool, paymentOrderId, intent)))));
@@ -95,7 +73,7 @@ describe('a Stripe PaymentIntent recorded by attempts at once', () => {
   });
 
   it('answers the first intent recorded to attempts that each made their own', async () => {
-    const { paymentOrderId } = await recordedOrder('USD' as Currency);
+    const { paymentOrderId } = await recordedOrder(pool);
     const answers = await Promise.all(['pi_first', 'pi_second', 'pi_third'].map((intent) => recordPaymentIntent(pool, `${paymentOrderId}`, `${intent}_${paymentOrderId}`)));
     expect(new Set(answers).size).toBe(1);
     const { rows } = await pool.query('SELECT payment_intent_id FROM stripe_payment_intents WHERE payment_order_id = $1', [paymentOrderId]);
@@ -107,14 +85,8 @@ describe('webhook deliveries recorded by polls at once', () => {
   it('are recorded once per event, and no poll is refused', async () => {
     const refused: string[] = [];
     for (let round = 0; round < 100; round += 1) {
-      const endpoint = await insertWebhookEndpoint(pool, {
-        id: `we_${randomBytes(16).toString('hex')}`,
-        url: 'https://example.com/hook',
-        events: ['*'],
-        description: null,
-        secret: `whsec_${randomBytes(16).toString('hex')}`,
-      });
-      const { checkoutId } = await recordedOrder('USD' as Currency);
+      const endpoint = await recordedWebhookEndpoint(pool);
+      const { checkoutId } = await recordedOrder(pool);
       const { rows: events } = await pool.query<{ id: string }>('SELECT id::text FROM events WHERE checkout_id = $1', [checkoutId]);
       expect(events.length).toBeGreaterThan(0);
       const eventIds = events.map((event) => event.id);
