@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { startSettle, uniqueId, type TestSettle } from './support/settle';
 
-// A database of its own: "the whole feed" must mean this file's events, every one of which the test can count.
+// A PostgreSQL of its own: "the whole feed" must mean this file's events, every one of which the test can count,
+// and the transaction ids it moves past a power of ten are the cluster's (a few hundred from a new cluster, where
+// the run's shared one would cost up to nine times every id the run has spent, and load it for the other files).
 let settle: TestSettle;
 beforeAll(async () => {
-  settle = await startSettle({ isolatedDatabase: true });
+  settle = await startSettle({ ownPostgres: true });
 });
 afterAll(() => settle?.stop());
 
@@ -139,7 +141,7 @@ async function allEventIds(): Promise<string[]> {
 }
 
 /**
- * Transaction ids are the cluster's: spends them, each in a transaction of its own, until the next one is
+ * Transaction ids are the cluster's (this file's own): spends them, each in a transaction of its own, until the next one is
  * `margin` short of a power of ten, and answers that power. Event ids are moved the same way (a sequence may
  * skip), so both cross a change in digit count within the next few transactions.
  */

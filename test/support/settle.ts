@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -11,6 +14,8 @@ import { createApiKey } from '../../db/apiKeys';
 import type { WebhookSettings } from '../../config';
 import { DEFAULT_WEBHOOK_DELIVERY_POLICY } from '../../domain/webhookEndpoint';
 import { migrate } from '../../db/migrate';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../dev/postgres';
+import { freePort } from '../../dev/ports';
 import { createPool, type Pool } from '../../db/pool';
 import { createStripeClient } from '../../psp/stripe';
 import { stripeAmountRule } from '../../psp/stripeAmounts';
@@ -70,6 +75,11 @@ export async function startSettle(
     /** How long the API waits for a checkout's workflow to answer a query or an update. */
     workflowAnswerTimeoutMs?: number;
     isolatedDatabase?: boolean;
+    /**
+     * A PostgreSQL cluster of its own, started for this Settle and stopped with it: for a test that reasons about
+     * transaction ids, which are a cluster's, not a database's.
+     */
+    ownPostgres?: boolean;
     /** The API's logger; silent (or SETTLE_TEST_LOG_LEVEL) unless given. */
     logger?: Logger;
     /** Outgoing webhooks: by default as `npm start` has them (receivers on 127.0.0.1 allowed), a day of retries. */
@@ -83,7 +93,8 @@ export async function startSettle(
     Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } as never, shutdownSignals: [] });
     runtimeInstalled = true;
   }
-  const pool = createPool(options.isolatedDatabase ? await isolatedDatabase() : env('SETTLE_TEST_DATABASE_URL'), 10);
+  const cluster = options.ownPostgres ? await ownPostgres() : undefined;
+  const pool = createPool(cluster?.url ?? (options.isolatedDatabase ? await isolatedDatabase() : env('SETTLE_TEST_DATABASE_URL')), 10);
   const { key: apiKey } = await createApiKey(pool, 'tests');
   const authHeaders = { Authorization: `Bearer ${apiKey}` };
   const psp = await createTestPsp(options.psp ?? 'simulated', pool, randomUUID(), options.pspLatencyMs);
@@ -167,6 +178,7 @@ export async function startSettle(
       await connection.close();
       await nativeConnection.close();
       await pool.end();
+      await cluster?.stop();
     },
   };
 }
@@ -199,6 +211,20 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A PostgreSQL cluster of its own, its database migrated. */
+async function ownPostgres(): Promise<EmbeddedDatabase> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'settle-test-cluster-'));
+  await chmod(root, 0o755); // PostgreSQL runs as the 'postgres' user and must reach its data folder
+  const database = await startEmbeddedPostgres({ dataDir: path.join(root, 'postgres'), port: await freePort(), database: 'settle', ephemeral: true });
+  const pool = createPool(database.url, 1);
+  try {
+    await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+  return { url: database.url, stop: () => database.stop().then(() => rm(root, { recursive: true, force: true })) };
 }
 
 /** A database of its own on the run's PostgreSQL, migrated: for tests that reason about everything in it. */
