@@ -44,7 +44,9 @@ export async function withinAttempt<T>(call: (signal: AbortSignal | undefined) =
 /**
  * PostgreSQL error classes that repeat identically however often the statement is retried: 22 (data
  * exception: a NUL byte, a value out of range) and 23 (integrity constraint violation). Everything else
- * (connections, serialization failures, timeouts) may pass on a retry.
+ * (connections, serialization failures, timeouts) may pass on a retry. A write that two attempts may make at
+ * once must therefore not raise a class-23 error on losing the race: inserts that take an existing row as done
+ * name no conflict target (test/concurrentInserts.test.ts holds every one to that).
  */
 export function isDeterministicDatabaseError(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown })?.code;
