@@ -9,15 +9,20 @@ const LOWEST_PORT = 10_000;
 
 /**
  * The first port of the kernel's ephemeral range: the ports it gives to `listen(0)` and to the local end of
- * every outgoing connection. Linux's default if the range cannot be read.
+ * every outgoing connection. Read once; Linux's default if the range cannot be read.
  */
+let ephemeralLowRead: number | undefined;
 function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 0 ? low : 32_768;
-  } catch {
-    return 32_768;
+  if (ephemeralLowRead === undefined) {
+    let low = NaN;
+    try {
+      low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    } catch {
+      // not Linux, or /proc not mounted
+    }
+    ephemeralLowRead = Number.isInteger(low) && low > 0 ? low : 32_768;
   }
+  return ephemeralLowRead;
 }
 
 /** Whether a server could listen on the port right now. */
@@ -40,6 +45,15 @@ function kernelPort(avoid: ReadonlySet<number>): Promise<number> {
   });
 }
 
+/** A port between `low` and `high` (inclusive) free right now, none of those given; undefined if none is found. */
+export async function freePortBetween(low: number, high: number, avoid: ReadonlySet<number> = new Set()): Promise<number | undefined> {
+  for (let attempt = 0; attempt < 500; attempt += 1) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (!avoid.has(port) && (await listenable(port))) return port;
+  }
+  return undefined;
+}
+
 /**
  * A TCP port free on this machine right now, other than those given, for a process started next to listen on.
  * It is drawn at random from below the kernel's ephemeral range: a port from that range may be given to
@@ -47,14 +61,9 @@ function kernelPort(avoid: ReadonlySet<number>): Promise<number> {
  * with "address already in use". Only where the range leaves no room below it is the kernel asked.
  */
 export async function freePort(avoid: ReadonlySet<number> = new Set()): Promise<number> {
-  const high = ephemeralLow();
-  if (high - LOWEST_PORT >= 1_000) {
-    for (let attempt = 0; attempt < 500; attempt += 1) {
-      const port = LOWEST_PORT + Math.floor(Math.random() * (high - LOWEST_PORT));
-      if (!avoid.has(port) && (await listenable(port))) return port;
-    }
-  }
-  return kernelPort(avoid);
+  const high = ephemeralLow() - 1;
+  const drawn = high - LOWEST_PORT >= 1_000 ? await freePortBetween(LOWEST_PORT, high, avoid) : undefined;
+  return drawn ?? kernelPort(avoid);
 }
 
 /** `count` distinct free ports, none of those given. */

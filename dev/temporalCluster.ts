@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
-import { freePort, listenable } from './ports';
+import { freePort, freePortBetween } from './ports';
 import { isExecutable } from './pythonTools';
 
 const run = promisify(execFile);
@@ -206,10 +206,8 @@ export function serverArgs(root: string): string[] {
 export const MAX_MEMBERSHIP_PORT = 32767;
 
 async function freeMembershipPort(avoid: ReadonlySet<number>): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * (MAX_MEMBERSHIP_PORT - 20_000 + 1));
-    if (!avoid.has(port) && (await listenable(port))) return port;
-  }
+  const port = await freePortBetween(20_000, MAX_MEMBERSHIP_PORT, avoid);
+  if (port !== undefined) return port;
   throw new Error(`no free port between 20000 and ${MAX_MEMBERSHIP_PORT} for the Temporal server's membership`);
 }
 

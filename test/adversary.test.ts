@@ -3,7 +3,7 @@ import { refundWorkflowId } from '../domain/refund';
 import { verifyBooks } from '../db/verify';
 import { orderBooks } from './support/books';
 import { PSP_KINDS, type PspKind } from './support/psps';
-import { checkInvariants, formatViolations } from './support/invariants';
+import { invariantViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 import { signalFromShell } from './support/shell';
 import { activityScheduled } from './support/history';
@@ -27,8 +27,8 @@ function withSettle(kind: PspKind) {
     settle,
     card: () => settle().psp.paymentMethod('visa'),
     /** Every breach of the invariants for these checkouts, once they had this long to finish ('' when none). */
-    violations: async (checkoutIds: string[], settleWithinMs: number) =>
-      formatViolations(await checkInvariants({ pool: settle().pool, psp: settle().psp, checkoutIds, settleWithinMs })),
+    violations: (checkoutIds: string[], settleWithinMs: number) =>
+      invariantViolations(settle(), checkoutIds, settleWithinMs),
     /** Whether an activity of this type has been scheduled in a workflow's history. */
     scheduled: (workflowId: string, activityType: string) => activityScheduled(settle().temporal, workflowId, activityType),
     /** How the workflow closed, as Temporal has it (COMPLETED, FAILED, TERMINATED, ...), once it has. */

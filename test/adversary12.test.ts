@@ -62,6 +62,14 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
     return rows[0].n;
   }
 
+  /** The checkout ends SUCCEEDED, its order charged once at the PSP, and the books agree with the PSP. */
+  async function expectChargedOnce(checkoutId: string, orderId: string, amount: number): Promise<void> {
+    const result = await settle.checkoutResult(checkoutId);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount })]);
+    await expectBooksAgree(settle.pool, settle.psp, result);
+  }
+
   /** A checkout whose one order waits for 3-D Secure, and the buyer's authentication done at the stand-in. */
   async function authenticatedCheckout(amount: number) {
     const { checkoutId, orderId, intent } = await checkoutAwaitingAuthentication(settle, amount);
@@ -88,11 +96,8 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
     expect(await recorded(event.id)).toBe(1);
     // A later redelivery is a duplicate and signals nothing.
     expect(await deliver(event)).toEqual({ status: 200, body: { received: true, duplicate: true } });
-    const result = await settle.checkoutResult(checkoutId);
-    expect(result.status).toBe('SUCCEEDED');
+    await expectChargedOnce(checkoutId, orderId, 2410);
     expect(await signalsReceived(orderId)).toBe(2);
-    expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2410 })]);
-    await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
   it('a signal Temporal took whose answer was lost: 503, nothing recorded; the redelivery signals again and is taken; charged once', async () => {
@@ -105,11 +110,8 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
     expect(await deliver(event)).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
     expect(await recorded(event.id)).toBe(0);
     expect(await deliver(event)).toEqual({ status: 200, body: { received: true, duplicate: false } });
-    const result = await settle.checkoutResult(checkoutId);
-    expect(result.status).toBe('SUCCEEDED');
+    await expectChargedOnce(checkoutId, orderId, 2420);
     expect(await signalsReceived(orderId)).toBe(2);
-    expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2420 })]);
-    await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
   it('a record the database refuses after the signal went: 503, not recorded; the redelivery is taken and the order charged once', async () => {
@@ -128,11 +130,8 @@ describe('adversary12: Stripe webhooks that signal, then record', () => {
       await settle.pool.query(`DROP FUNCTION ${fn}()`);
     }
     expect(await deliver(event)).toEqual({ status: 200, body: { received: true, duplicate: false } });
-    const result = await settle.checkoutResult(checkoutId);
-    expect(result.status).toBe('SUCCEEDED');
+    await expectChargedOnce(checkoutId, orderId, 2430);
     expect(await signalsReceived(orderId)).toBeGreaterThanOrEqual(1);
-    expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 2430 })]);
-    await expectBooksAgree(settle.pool, settle.psp, result);
   });
 
   it('events for an order whose workflow has finished: 200 and recorded once, out of order and redelivered; nothing changes', async () => {

@@ -1,7 +1,7 @@
 import { compensationWorkflowId } from '../domain/ids';
 import { compensationRefundId, refundWorkflowId } from '../domain/refund';
 import { expectBooksAgree } from './support/agreement';
-import { checkInvariants, formatViolations } from './support/invariants';
+import { invariantViolations } from './support/invariants';
 import { refuseWrite, waitingForCaptureBesideADecline } from './support/refusedBooking';
 import { retryCompensationRound } from './support/compensationRounds';
 import { startSettle, type TestSettle } from './support/settle';
@@ -19,8 +19,7 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => settle?.stop());
 
-const violations = async (checkoutId: string) =>
-  formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 10_000 }));
+const violations = (checkoutId: string) => invariantViolations(settle, [checkoutId], 10_000);
 
 /**
  * A manual-capture checkout of a captured order and a sibling whose capture is declined: the checkout refunds

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createActivities } from '../activities';
 import type { PaymentOrderInput } from '../domain/checkout';
+import type { RefundInput } from '../domain/refund';
 import { createPool, withTransaction, type Pool } from '../db/pool';
 import { reserveRefund } from '../db/refunds';
 import { deleteWebhookEndpoint, recordWebhookDeliveries } from '../db/webhookEndpoints';
 import { SimulatedPsp } from '../psp/simulated';
+import { atOnce } from './support/atOnce';
 import { recordedOrder, recordedWebhookEndpoint } from './support/records';
 
 /**
@@ -21,8 +23,8 @@ beforeAll(() => {
 });
 afterAll(() => pool?.end());
 
-/** A customer's refund as the API and the refund workflow make it: reserved, sent to the PSP, booked. */
-async function refundInFull(order: PaymentOrderInput, amount: number): Promise<void> {
+/** A customer's refund as the API and the refund workflow make it, up to the PSP: reserved, then made there. */
+async function refundedAtPsp(order: PaymentOrderInput, amount: number): Promise<{ refund: RefundInput; pspReference: string }> {
   const refundId = `re_${randomBytes(16).toString('hex')}`;
   const reservation = await withTransaction(pool, (tx) =>
     reserveRefund(tx, { refundId, paymentOrderId: order.paymentOrderId, amount, reason: 'requested_by_customer' }),
@@ -30,7 +32,13 @@ async function refundInFull(order: PaymentOrderInput, amount: number): Promise<v
   if (reservation.kind !== 'reserved') throw new Error(`refund not reserved: ${JSON.stringify(reservation)}`);
   const atPsp = await activities.refundAtPsp(reservation.refund);
   if (atPsp.outcome !== 'done') throw new Error(`refund refused: ${JSON.stringify(atPsp)}`);
-  await activities.recordRefund(reservation.refund, atPsp.pspReference!, 'requested_by_customer');
+  return { refund: reservation.refund, pspReference: atPsp.pspReference! };
+}
+
+/** The same refund, booked too. */
+async function customerRefund(order: PaymentOrderInput, amount: number): Promise<void> {
+  const { refund, pspReference } = await refundedAtPsp(order, amount);
+  await activities.recordRefund(refund, pspReference, 'requested_by_customer');
 }
 
 async function capturedOnce(paymentOrderId: string): Promise<{ movements: number; ledgerTransactions: number; wallet: number }> {
@@ -55,7 +63,7 @@ describe('a capture booked whose answer was lost, then refunded by the client, t
       const first = await activities.captureAndBookPaymentOrder(order, pspReference);
       expect(first.outcome).toBe('done');
       // The order reads SUCCEEDED: the client refunds it before the workflow's retry runs.
-      await refundInFull(order, refunded.amount);
+      await customerRefund(order, refunded.amount);
 
       // Temporal retries the attempt whose answer it did not hear.
       const retried = await activities.captureAndBookPaymentOrder(order, pspReference).catch((error: Error) => error);
@@ -68,15 +76,6 @@ describe('a capture booked whose answer was lost, then refunded by the client, t
   }
 });
 
-/** Runs each write at once, each on a connection of its own; answers the refusals. */
-async function atOnce(writes: Array<() => Promise<unknown>>): Promise<string[]> {
-  const refused: string[] = [];
-  await Promise.all(
-    writes.map((write) => write().catch((error: { code?: string; message: string }) => refused.push(`${error.code}: ${error.message}`))),
-  );
-  return refused;
-}
-
 describe('refunds of one order booked at once', () => {
   it('add up on the order: the last one booked makes it REFUNDED, never a PARTIALLY_REFUNDED order refunded in full', async () => {
     const refused: string[] = [];
@@ -88,17 +87,8 @@ describe('refunds of one order booked at once', () => {
       expect(captured.outcome).toBe('done');
       const parts = [300, 300, 400];
       const reserved = [];
-      for (const amount of parts) {
-        const refundId = `re_${randomBytes(16).toString('hex')}`;
-        const reservation = await withTransaction(pool, (tx) =>
-          reserveRefund(tx, { refundId, paymentOrderId: order.paymentOrderId, amount, reason: 'requested_by_customer' }),
-        );
-        if (reservation.kind !== 'reserved') throw new Error(`not reserved: ${JSON.stringify(reservation)}`);
-        reserved.push({ refund: reservation.refund, atPsp: await activities.refundAtPsp(reservation.refund) });
-      }
-      refused.push(
-        ...(await atOnce(reserved.map(({ refund, atPsp }) => () => activities.recordRefund(refund, atPsp.pspReference!, 'requested_by_customer')))),
-      );
+      for (const amount of parts) reserved.push(await refundedAtPsp(order, amount));
+      refused.push(...(await atOnce(reserved.map(({ refund, pspReference }) => () => activities.recordRefund(refund, pspReference, 'requested_by_customer')))));
       const { rows } = await pool.query('SELECT status, refunded_amount::int AS refunded FROM payment_orders WHERE id = $1', [order.paymentOrderId]);
       if (rows[0].status !== 'REFUNDED' || rows[0].refunded !== 1_000) wrong.push(`${order.paymentOrderId}: ${rows[0].status} ${rows[0].refunded}`);
     }

@@ -8,7 +8,7 @@ import { CHECKOUT_ID_PREFIX, PAYMENT_ORDER_ID_PREFIX, checkoutWorkflowId, paymen
 import { createSettleWorker } from '../workers/worker';
 import { orderBooks } from './support/books';
 import { buildSettle, type Build } from './support/build';
-import { checkInvariants, formatViolations } from './support/invariants';
+import { invariantViolations } from './support/invariants';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 import { signalFromShell } from './support/shell';
 import { activityScheduled } from './support/history';
@@ -36,8 +36,8 @@ beforeAll(async () => {
 afterAll(() => settle?.stop());
 
 const seller = () => uniqueId('seller');
-const violations = async (checkoutIds: string[], settleWithinMs: number) =>
-  formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds, settleWithinMs }));
+const violations = (checkoutIds: string[], settleWithinMs: number) =>
+  invariantViolations(settle, checkoutIds, settleWithinMs);
 const checkoutStatus = async (checkoutId: string) =>
   (await settle.pool.query('SELECT status FROM checkouts WHERE id = $1', [checkoutId])).rows[0]?.status as string | undefined;
 

@@ -6,6 +6,7 @@ import { moveSellerBalance } from '../db/books';
 import { createPool, withTransaction, type Pool } from '../db/pool';
 import { recordPaymentIntent } from '../db/stripePaymentIntents';
 import { recordWebhookDeliveries } from '../db/webhookEndpoints';
+import { atOnce, sameAtOnce } from './support/atOnce';
 import { recordedOrder, recordedWebhookEndpoint } from './support/records';
 
 /**
@@ -32,12 +33,12 @@ describe('bookings made at once', () => {
     for (let round = 0; round < 300; round += 1) {
       const currency = freshCurrency();
       const orders = await Promise.all(Array.from({ length: 6 }, () => recordedOrder(pool, { currency })));
-      await Promise.all(
-        orders.map((order) =>
-          withTransaction(pool, (tx) =>
-            moveSellerBalance(tx, { ...order, step: 'capture', fee: 30, description: `capture of ${order.paymentOrderId}` }),
-          ).catch((error: { code?: string; message: string }) => refused.push(`${error.code}: ${error.message}`)),
-        ),
+      refused.push(
+        ...(await atOnce(
+          orders.map((order) => () =>
+            withTransaction(pool, (tx) => moveSellerBalance(tx, { ...order, step: 'capture', fee: 30, description: `capture of ${order.paymentOrderId}` })),
+          ),
+        )),
       );
       const { rows } = await pool.query<{ entries: string }>(
         `SELECT count(*) AS entries FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
@@ -50,15 +51,6 @@ describe('bookings made at once', () => {
   });
 });
 
-/** Runs `write` `times` times at once, each on a connection of its own; answers the refusals. */
-async function atOnce(times: number, write: () => Promise<unknown>): Promise<string[]> {
-  const refused: string[] = [];
-  await Promise.all(
-    Array.from({ length: times }, () => write().catch((error: { code?: string; message: string }) => refused.push(`${error.code}: ${error.message}`))),
-  );
-  return refused;
-}
-
 describe('a Stripe PaymentIntent recorded by attempts at once', () => {
   it('is recorded once, and every attempt answers it, when they hold the same intent (a repeated create)', async () => {
     const refused: string[] = [];
@@ -66,7 +58,7 @@ describe('a Stripe PaymentIntent recorded by attempts at once', () => {
       const { paymentOrderId } = await recordedOrder(pool);
       const intent = `pi_${randomBytes(12).toString('hex')}`;
       const answers: string[] = [];
-      refused.push(...(await atOnce(6, async () => answers.push(await recordPaymentIntent(pool, paymentOrderId, intent)))));
+      refused.push(...(await sameAtOnce(6, async () => answers.push(await recordPaymentIntent(pool, paymentOrderId, intent)))));
       if (refused.length === 0) expect(answers).toEqual(Array(6).fill(intent));
     }
     expect(refused).toEqual([]);
@@ -90,7 +82,7 @@ describe('webhook deliveries recorded by polls at once', () => {
       const { rows: events } = await pool.query<{ id: string }>('SELECT id::text FROM events WHERE checkout_id = $1', [checkoutId]);
       expect(events.length).toBeGreaterThan(0);
       const eventIds = events.map((event) => event.id);
-      refused.push(...(await atOnce(6, () => recordWebhookDeliveries(pool, endpoint.id, eventIds))));
+      refused.push(...(await sameAtOnce(6, () => recordWebhookDeliveries(pool, endpoint.id, eventIds))));
       const { rows } = await pool.query('SELECT event_id::text FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY event_id', [endpoint.id]);
       expect(rows.map((row) => row.event_id)).toEqual([...eventIds].sort());
     }

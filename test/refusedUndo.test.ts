@@ -1,7 +1,7 @@
 import { compensationWorkflowId, paymentOrderWorkflowId } from '../domain/ids';
-import { checkInvariants, formatViolations } from './support/invariants';
+import { invariantViolations } from './support/invariants';
 import { expectBooksAgree } from './support/agreement';
-import { refuseWrite, waitingForCapture, waitingForCaptureBesideADecline } from './support/refusedBooking';
+import { expectMendedAndRefunded, refuseWrite, waitingForCapture, waitingForCaptureBesideADecline } from './support/refusedBooking';
 import { retryCompensationRound } from './support/compensationRounds';
 import { eventually, startSettle, uniqueId, type TestSettle } from './support/settle';
 
@@ -22,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => settle?.stop());
 
 const invariantsHold = async (checkoutId: string) =>
-  expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+  expect(await invariantViolations(settle, [checkoutId], 30_000)).toBe('');
 
 describe('a release or refund the PSP made and the database refuses to record, for good', () => {
   it('an abandoned order released by its checkout: the checkout still ends, naming the hold; once mended, the compensation records the release', async () => {
@@ -106,18 +106,7 @@ describe('a release or refund the PSP made and the database refuses to record, f
       // The PSP gave the money back; the books have the refund PENDING.
       expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: 4200, amountRefunded: 4200 })]);
 
-      await mend();
-      expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-      await eventually('the compensation to record the refund', async () => (await settle.checkout(checkoutId)).attention === null, 90_000);
-      const mended = await settle.checkout(checkoutId);
-      expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
-        status: 'FAILED',
-        order: 'REFUNDED',
-        refunded: 4200,
-      });
-      expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ amountCaptured: 4200, amountRefunded: 4200 })]);
-      await expectBooksAgree(settle.pool, settle.psp, mended);
-      await invariantsHold(checkoutId);
+      await expectMendedAndRefunded(settle, checkoutId, orderId, 4200, mend, { status: 'FAILED', withinMs: 90_000 });
     } finally {
       await mend();
     }

@@ -429,6 +429,11 @@ export function formatViolations(violations: Violation[]): string {
   return violations.map((violation) => violation.message).join('\n');
 }
 
+/** Every breach of the invariants for these checkouts of a Settle, once they had this long to finish ('' when none). */
+export async function invariantViolations(settle: Pick<InvariantInput, 'pool' | 'psp'>, checkoutIds: string[], settleWithinMs: number): Promise<string> {
+  return formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds, settleWithinMs }));
+}
+
 function describeCharge(charge: PspCharge): string {
   return `${charge.pspReference} ${charge.status} amount ${charge.amount} captured ${charge.amountCaptured} refunded ${charge.amountRefunded}`;
 }

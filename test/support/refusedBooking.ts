@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expectBooksAgree } from './agreement';
-import { checkInvariants, formatViolations } from './invariants';
+import { invariantViolations } from './invariants';
 import { eventually, uniqueId, type TestSettle } from './settle';
 
 /**
@@ -65,20 +65,28 @@ export async function waitingForCaptureBesideADecline(settle: TestSettle, amount
 }
 
 /**
- * Mends the database; a retry of the canceled checkout's compensation then books the capture the PSP made
- * and gives it back: the order refunded, the books, the PSP and the invariants agreeing.
+ * Mends the database; a retry of the finished checkout's compensation then books what the PSP did and gives the
+ * capture back: the order refunded, the checkout still as it ended (CANCELED unless given), the books, the PSP
+ * and the invariants agreeing.
  */
-export async function expectMendedAndRefunded(settle: TestSettle, checkoutId: string, orderId: string, amount: number, mend: () => Promise<void>): Promise<void> {
+export async function expectMendedAndRefunded(
+  settle: TestSettle,
+  checkoutId: string,
+  orderId: string,
+  amount: number,
+  mend: () => Promise<void>,
+  { status = 'CANCELED', withinMs = 60_000 }: { status?: 'CANCELED' | 'FAILED'; withinMs?: number } = {},
+): Promise<void> {
   await mend();
   expect((await settle.post(`/v1/checkouts/${checkoutId}/retry-compensation`, {})).status).toBe(202);
-  await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, 60_000);
+  await eventually('the compensation to book and refund the capture', async () => (await settle.checkout(checkoutId)).attention === null, withinMs);
   const mended = await settle.checkout(checkoutId);
   expect({ status: mended.status, order: mended.orders[0]!.status, refunded: mended.orders[0]!.refundedAmount }).toEqual({
-    status: 'CANCELED',
+    status,
     order: 'REFUNDED',
     refunded: amount,
   });
   expect(await settle.psp.chargesFor(orderId)).toEqual([expect.objectContaining({ status: 'succeeded', amountCaptured: amount, amountRefunded: amount })]);
   await expectBooksAgree(settle.pool, settle.psp, mended);
-  expect(formatViolations(await checkInvariants({ pool: settle.pool, psp: settle.psp, checkoutIds: [checkoutId], settleWithinMs: 30_000 }))).toBe('');
+  expect(await invariantViolations(settle, [checkoutId], 30_000)).toBe('');
 }
